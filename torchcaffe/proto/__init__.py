@@ -1,0 +1,1 @@
+"""Caffe's protobuf schema (``caffe.proto``) and its generated module."""
