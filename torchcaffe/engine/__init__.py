@@ -1,0 +1,1 @@
+"""The torch engine: Caffe nets, layers and solvers executed with PyTorch."""

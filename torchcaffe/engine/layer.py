@@ -1,0 +1,145 @@
+"""The engine's layer base class and the registry of layer types.
+
+A layer follows Caffe's life cycle: ``setup`` once (check blob counts, create
+parameters, first reshape, loss weights), then ``reshape`` + ``forward`` on
+every pass and ``backward`` when the net needs it. Bottoms and tops are lists
+of Blobs. Like Caffe, ``backward`` overwrites bottom diffs and accumulates
+parameter diffs (the solver clears them).
+"""
+import numpy as np
+
+from ..errors import NetError
+from .blob import Blob
+
+REGISTRY = {}
+
+
+def register(*types):
+    """Class decorator: make the class the implementation of Caffe layer ``types``."""
+    def deco(cls):
+        for t in types:
+            REGISTRY[t] = cls
+        return cls
+    return deco
+
+
+def create(param, phase, device):
+    """Instantiate the layer described by LayerParameter ``param``."""
+    cls = REGISTRY.get(param.type)
+    if cls is None:
+        raise NetError("layer '%s': unknown layer type '%s'" % (param.name, param.type))
+    return cls(param, phase, device)
+
+
+class Layer:
+    """Base of every engine layer. Subclasses override the hooks they need."""
+
+    # Blob-count contract (Caffe's ExactNumBottomBlobs & co.); -1 means "any".
+    exact_bottoms = min_bottoms = max_bottoms = -1
+    exact_tops = min_tops = max_tops = -1
+    equal_bottoms_tops = False
+
+    def __init__(self, param, phase, device):
+        self.param = param      # Caffe's layer_param_: setup may add loss weights
+        self.phase = phase
+        self.device = device
+        self.blobs = [blob_from_proto(b, device) for b in param.blobs]
+        self.loss_weights = []
+        self.param_propagate_down = []
+
+    @property
+    def type(self):
+        return self.param.type
+
+    @property
+    def name(self):
+        return self.param.name
+
+    def error(self, message):
+        return NetError("layer '%s' (%s): %s" % (self.param.name, self.param.type, message))
+
+    # -- life cycle -----------------------------------------------------
+    def setup(self, bottom, top):
+        self.check_blob_counts(bottom, top)
+        self.layer_setup(bottom, top)
+        self.reshape(bottom, top)
+        self.set_loss_weights(top)
+
+    def check_blob_counts(self, bottom, top):
+        nb, nt = len(bottom), len(top)
+        checks = [
+            (self.exact_bottoms < 0 or nb == self.exact_bottoms, 'takes %d bottom blob(s)' % self.exact_bottoms),
+            (self.min_bottoms < 0 or nb >= self.min_bottoms, 'takes at least %d bottom blob(s)' % self.min_bottoms),
+            (self.max_bottoms < 0 or nb <= self.max_bottoms, 'takes at most %d bottom blob(s)' % self.max_bottoms),
+            (self.exact_tops < 0 or nt == self.exact_tops, 'produces %d top blob(s)' % self.exact_tops),
+            (self.min_tops < 0 or nt >= self.min_tops, 'produces at least %d top blob(s)' % self.min_tops),
+            (self.max_tops < 0 or nt <= self.max_tops, 'produces at most %d top blob(s)' % self.max_tops),
+            (not self.equal_bottoms_tops or nb == nt, 'produces one top per bottom'),
+        ]
+        for ok, what in checks:
+            if not ok:
+                raise self.error('%s, got %d bottom(s) and %d top(s)' % (what, nb, nt))
+
+    def layer_setup(self, bottom, top):
+        """Read parameters and create parameter blobs (Caffe's LayerSetUp)."""
+
+    def reshape(self, bottom, top):
+        raise NotImplementedError
+
+    def forward(self, bottom, top):
+        raise NotImplementedError
+
+    def backward(self, top, propagate_down, bottom):
+        if any(propagate_down):
+            raise self.error('has no backward computation')
+
+    def allow_force_backward(self, bottom_index):
+        return True
+
+    def set_loss_weights(self, top):
+        weights = list(self.param.loss_weight)
+        if weights and len(weights) != len(top):
+            raise self.error('loss_weight must be unspecified or given once per top '
+                             '(%d weights, %d tops)' % (len(weights), len(top)))
+        self.loss_weights = weights + [0.0] * (len(top) - len(weights))
+        for t, w in zip(top, self.loss_weights):
+            if w:
+                t.diff[...] = w  # backward reads the weight back as the top diff
+
+    # -- parameters -----------------------------------------------------
+    def add_param(self, shape, filler=None):
+        """Append a parameter blob of ``shape``, filled by FillerParameter ``filler``."""
+        from .fillers import fill
+        blob = Blob(shape, self.device)
+        fill(blob, filler, self)
+        self.blobs.append(blob)
+        return blob
+
+    def check_param_shapes(self, *shapes):
+        """Parameters given in the prototxt must have the shapes this layer expects."""
+        if len(self.blobs) != len(shapes):
+            raise self.error('has %d parameter blob(s), expected %d' % (len(self.blobs), len(shapes)))
+        for i, (b, s) in enumerate(zip(self.blobs, shapes)):
+            if tuple(b.shape) != tuple(s):
+                raise self.error('parameter %d has shape %s, expected %s' % (i, b.shape, tuple(s)))
+
+
+def blob_from_proto(proto, device):
+    """A Blob holding the contents of BlobProto ``proto`` (shape as Caffe reads it)."""
+    from ..io import blobproto_to_array
+    arr = blobproto_to_array(proto)
+    blob = Blob(arr.shape, device)
+    blob.data[...] = arr
+    return blob
+
+
+def axis_index(axis, num_axes, what='axis'):
+    """Caffe's CanonicalAxisIndex: negative axes count from the end."""
+    if not -num_axes <= axis < max(num_axes, 1):
+        raise ValueError('%s %d out of range for a %d-axis blob' % (what, axis, num_axes))
+    return axis + num_axes if axis < 0 else axis
+
+
+def count(shape, start=0, end=None):
+    """Product of ``shape[start:end]`` (1 for an empty range)."""
+    return int(np.prod(shape[start:end], dtype=np.int64))

@@ -1,0 +1,129 @@
+"""Convolution and Deconvolution (N spatial axes, group, dilation, optional bias)."""
+import torch
+
+from ..layer import Layer, register, axis_index
+
+aten = torch.ops.aten
+
+
+def _spatial(param, repeated, n, default, h=None, w=None):
+    """One value per spatial axis from Caffe's `x` list or its `x_h`/`x_w` pair."""
+    if h and (param.HasField(h) or param.HasField(w)):
+        if n != 2:
+            raise ValueError('%s/%s only work with 2 spatial axes' % (h, w))
+        return [getattr(param, h), getattr(param, w)]
+    values = list(getattr(param, repeated))
+    if not values:
+        return [default] * n
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise ValueError('%s must be given once or %d times, not %d' % (repeated, n, len(values)))
+    return values
+
+
+class _ConvBase(Layer):
+    min_bottoms = 1
+    min_tops = 1
+    equal_bottoms_tops = True
+    transposed = False
+
+    def layer_setup(self, bottom, top):
+        p = self.param.convolution_param
+        shape = bottom[0].shape
+        self.axis = axis_index(p.axis, len(shape))
+        n = len(shape) - self.axis - 1
+        if p.HasField('kernel_h') or p.HasField('kernel_w'):
+            if p.HasField('kernel_h') != p.HasField('kernel_w') or n != 2:
+                raise self.error('kernel_h and kernel_w go together, with 2 spatial axes')
+        if not (len(p.kernel_size) or p.HasField('kernel_h')):
+            raise self.error('kernel_size (or kernel_h and kernel_w) is required')
+        try:
+            self.kernel = _spatial(p, 'kernel_size', n, None, 'kernel_h', 'kernel_w')
+            self.stride = _spatial(p, 'stride', n, 1, 'stride_h', 'stride_w')
+            self.pad = _spatial(p, 'pad', n, 0, 'pad_h', 'pad_w')
+            self.dilation = _spatial(p, 'dilation', n, 1)
+        except ValueError as e:
+            raise self.error(str(e)) from None
+        if any(k <= 0 for k in self.kernel) or any(s <= 0 for s in self.stride):
+            raise self.error('kernel and stride must be positive')
+        self.channels = shape[self.axis]
+        self.num_output = p.num_output
+        self.group = p.group
+        if self.num_output <= 0:
+            raise self.error('num_output must be positive')
+        if self.channels % self.group or self.num_output % self.group:
+            raise self.error('channels (%d) and num_output (%d) must be multiples of group (%d)'
+                             % (self.channels, self.num_output, self.group))
+        if self.transposed:
+            wshape = [self.channels, self.num_output // self.group] + self.kernel
+        else:
+            wshape = [self.num_output, self.channels // self.group] + self.kernel
+        shapes = [wshape] + ([[self.num_output]] if p.bias_term else [])
+        if self.blobs:
+            self.check_param_shapes(*shapes)
+        else:
+            self.add_param(wshape, p.weight_filler if p.HasField('weight_filler') else None)
+            if p.bias_term:
+                self.add_param([self.num_output], p.bias_filler if p.HasField('bias_filler') else None)
+        self.bias_term = p.bias_term
+        if self.axis != 1:
+            raise self.error('only axis 1 (NCHW) is supported')
+
+    def output_size(self, i, size):
+        raise NotImplementedError
+
+    def reshape(self, bottom, top):
+        for b, t in zip(bottom, top):
+            shape = b.shape
+            if len(shape) != len(bottom[0].shape) or shape[self.axis] != self.channels:
+                raise self.error('bottom shape %s does not match the first bottom %s'
+                                 % (shape, bottom[0].shape))
+            spatial = [self.output_size(i, s) for i, s in enumerate(shape[self.axis + 1:])]
+            if any(s <= 0 for s in spatial):
+                raise self.error('input %s is too small for kernel %s' % (shape, self.kernel))
+            t.reshape(tuple(shape[:self.axis]) + (self.num_output,) + tuple(spatial))
+
+    def _args(self):
+        return (self.stride, self.pad, self.dilation, self.transposed, [0] * len(self.kernel), self.group)
+
+    def forward(self, bottom, top):
+        w = self.blobs[0].tdata
+        bias = self.blobs[1].tdata if self.bias_term else None
+        args = self._args()
+        for b, t in zip(bottom, top):
+            t.tdata = aten.convolution(b.tdata, w, bias, *args)
+
+    def backward(self, top, propagate_down, bottom):
+        w = self.blobs[0].tdata
+        need_w = self.param_propagate_down[0]
+        need_b = self.bias_term and self.param_propagate_down[1]
+        args = self._args()
+        for t, down, b in zip(top, propagate_down, bottom):
+            if not (down or need_w or need_b):
+                continue
+            gi, gw, gb = aten.convolution_backward(
+                t.tdiff, b.tdata, w, [self.num_output] if need_b else None, *args,
+                [bool(down), bool(need_w), bool(need_b)])
+            if need_w:
+                self.blobs[0].tdiff.add_(gw)
+            if need_b:
+                self.blobs[1].tdiff.add_(gb)
+            if down:
+                b.tdiff = gi
+
+
+@register('Convolution')
+class Convolution(_ConvBase):
+    def output_size(self, i, size):
+        extent = self.dilation[i] * (self.kernel[i] - 1) + 1
+        return (size + 2 * self.pad[i] - extent) // self.stride[i] + 1
+
+
+@register('Deconvolution')
+class Deconvolution(_ConvBase):
+    transposed = True
+
+    def output_size(self, i, size):
+        extent = self.dilation[i] * (self.kernel[i] - 1) + 1
+        return self.stride[i] * (size - 1) + extent - 2 * self.pad[i]

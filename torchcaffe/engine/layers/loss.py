@@ -1,0 +1,105 @@
+"""Loss layers: SoftmaxWithLoss."""
+import numpy as np
+import torch
+
+from ...proto import caffe_pb2
+from ..layer import Layer, register, axis_index, count
+
+FLT_MIN = float(np.finfo(np.float32).tiny)
+Norm = caffe_pb2.LossParameter
+
+
+class LossLayer(Layer):
+    """Caffe's LossLayer: two bottoms, a scalar loss top with loss weight 1 by default."""
+    exact_bottoms = 2
+    min_tops = 1
+    max_tops = 1
+
+    def layer_setup(self, bottom, top):
+        if not len(self.param.loss_weight):
+            self.param.loss_weight.append(1.0)
+
+    def allow_force_backward(self, bottom_index):
+        return bottom_index != 1  # never a gradient for labels
+
+    def normalization(self):
+        lp = self.param.loss_param
+        if lp.HasField('normalize'):
+            return Norm.VALID if lp.normalize else Norm.BATCH_SIZE
+        return lp.normalization
+
+    def normalizer(self, mode, outer, inner, valid):
+        """Caffe's get_normalizer: the loss divisor, at least 1."""
+        if mode == Norm.FULL:
+            n = outer * inner
+        elif mode == Norm.VALID:
+            n = outer * inner if valid < 0 else valid
+        elif mode == Norm.BATCH_SIZE:
+            n = outer
+        else:
+            n = 1
+        return max(1.0, float(n))
+
+    def reshape(self, bottom, top):
+        top[0].reshape(())
+
+
+@register('SoftmaxWithLoss')
+class SoftmaxWithLoss(LossLayer):
+    max_tops = 2
+
+    def layer_setup(self, bottom, top):
+        super().layer_setup(bottom, top)
+        lp = self.param.loss_param
+        self.ignore = lp.ignore_label if lp.HasField('ignore_label') else None
+        self.mode = self.normalization()
+
+    def reshape(self, bottom, top):
+        super().reshape(bottom, top)
+        shape = bottom[0].shape
+        self.axis = axis_index(self.param.softmax_param.axis, len(shape))
+        self.outer = count(shape, 0, self.axis)
+        self.inner = count(shape, self.axis + 1)
+        if self.outer * self.inner != bottom[1].count:
+            raise self.error('label count %d does not match prediction %s: need %d labels '
+                             '(outer x inner)' % (bottom[1].count, shape, self.outer * self.inner))
+        if len(top) > 1:
+            top[1].reshape(shape)
+
+    def _prepare(self, bottom):
+        shape = bottom[0].shape
+        x = bottom[0].tdata.reshape(self.outer, shape[self.axis], self.inner)
+        prob = torch.softmax(x, 1)
+        label = bottom[1].tdata.reshape(self.outer, self.inner)
+        lab = label.long()
+        valid = torch.ones_like(lab, dtype=torch.bool) if self.ignore is None else lab != self.ignore
+        return prob, lab, valid
+
+    def forward(self, bottom, top):
+        prob, lab, valid = self._prepare(bottom)
+        safe = torch.where(valid, lab, torch.zeros_like(lab))
+        if bool(((safe < 0) | (safe >= prob.shape[1])).any()):
+            bad = lab[valid & ((lab < 0) | (lab >= prob.shape[1]))][0].item()
+            raise self.error('label %d outside [0, %d) and not the ignore label'
+                             % (bad, prob.shape[1]))
+        p = prob.gather(1, safe.unsqueeze(1)).squeeze(1)
+        logp = torch.log(torch.clamp(p, min=FLT_MIN))
+        loss = -(logp * valid).sum(dtype=torch.float64)
+        n_valid = int(valid.sum()) if self.ignore is not None else -1
+        self.norm = self.normalizer(self.mode, self.outer, self.inner, n_valid)
+        top[0].tdata = (loss / self.norm).float().reshape(())
+        self._saved = (prob, safe, valid)
+        if len(top) > 1:
+            top[1].tdata = prob.reshape(bottom[0].shape)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[1]:
+            raise self.error('cannot backpropagate to the label input')
+        if not propagate_down[0]:
+            return
+        prob, safe, valid = self._saved
+        grad = prob.clone()
+        grad.scatter_add_(1, safe.unsqueeze(1), -torch.ones_like(safe, dtype=grad.dtype).unsqueeze(1))
+        grad *= valid.unsqueeze(1)
+        scale = top[0].tdiff.reshape(()) / self.norm
+        bottom[0].tdiff = (grad * scale).reshape(bottom[0].shape)
