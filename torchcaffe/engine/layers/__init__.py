@@ -1,2 +1,2 @@
 """Engine layer implementations; importing this package registers every type."""
-from . import conv, data, loss, neuron, structure  # noqa: F401
+from . import conv, data, eltwise, loss, neuron, pooling, structure  # noqa: F401

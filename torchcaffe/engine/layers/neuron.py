@@ -1,7 +1,11 @@
 """Elementwise ("neuron") layers."""
+import numpy as np
 import torch
 
+from ...proto import caffe_pb2
 from ..layer import Layer, register
+
+TRAIN = caffe_pb2.TRAIN
 
 
 class Neuron(Layer):
@@ -26,3 +30,32 @@ class ReLU(Neuron):
         g = top[0].tdiff
         slope = self.param.relu_param.negative_slope
         bottom[0].tdiff = torch.where(bottom[0].tdata > 0, g, g * slope)
+
+
+@register('Dropout')
+class Dropout(Neuron):
+    """TRAIN: zero each unit with probability p, scale the rest by 1/(1-p). TEST: identity."""
+
+    def layer_setup(self, bottom, top):
+        p = self.param.dropout_param.dropout_ratio
+        if not 0 <= p < 1:
+            raise self.error('dropout_ratio must be in [0, 1), got %g' % p)
+        self.ratio = p
+        self.scale = float(np.float32(1.0 / (1.0 - np.float64(np.float32(p)))))
+
+    def forward(self, bottom, top):
+        x = bottom[0].tdata
+        if self.phase == TRAIN:
+            self.mask = torch.empty_like(x).bernoulli_(1 - self.ratio)
+            top[0].tdata = x * self.mask * self.scale
+        elif top[0] is not bottom[0]:
+            top[0].tdata = x.clone()
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        g = top[0].tdiff
+        if self.phase == TRAIN:
+            bottom[0].tdiff = g * self.mask * self.scale
+        elif top[0] is not bottom[0]:
+            bottom[0].tdiff = g.clone()

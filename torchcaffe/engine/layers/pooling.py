@@ -1,0 +1,141 @@
+"""Pooling: MAX and AVE with Caffe's output size (ceil, then clip) and divisors.
+
+Torch's pooling kernels follow the same size rule and window semantics, but only
+accept padding up to half the kernel; larger (legal in Caffe) padding goes
+through an explicitly padded input. AVE is computed as a window sum divided by
+Caffe's clipped window size, so every padding case shares one code path.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...proto import caffe_pb2
+from ..layer import Layer, register
+
+P = caffe_pb2.PoolingParameter
+aten = torch.ops.aten
+
+
+def pooled_size(size, kernel, stride, pad, ceil):
+    """Caffe's output length along one axis."""
+    span = size + 2 * pad - kernel
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if pad and (out - 1) * stride >= size + pad:
+        out -= 1  # the last window would start inside the padding
+    return out
+
+
+def _pair(p, name, single=None):
+    """[h, w] from ``<name>_h``/``<name>_w`` or the single field (``<name>`` by default)."""
+    if p.HasField(name + '_h') or p.HasField(name + '_w'):
+        return [getattr(p, name + '_h'), getattr(p, name + '_w')]
+    v = getattr(p, single or name)
+    return [v, v]
+
+
+@register('Pooling')
+class Pooling(Layer):
+    exact_bottoms = 1
+    min_tops = 1
+    max_tops = 2
+
+    def layer_setup(self, bottom, top):
+        p = self.param.pooling_param
+        self.method = p.pool
+        if self.method == P.STOCHASTIC:
+            raise self.error('STOCHASTIC pooling is not supported')
+        if len(top) == 2 and self.method != P.MAX:
+            raise self.error('only MAX pooling has a second (mask) top')
+        self.global_ = p.global_pooling
+        if self.global_:
+            if p.HasField('kernel_size') or p.HasField('kernel_h') or p.HasField('kernel_w'):
+                raise self.error('global_pooling takes no kernel size')
+        elif not (p.HasField('kernel_size') or (p.HasField('kernel_h') and p.HasField('kernel_w'))):
+            raise self.error('kernel_size (or kernel_h and kernel_w) is required')
+        self.pad = _pair(p, 'pad')
+        self.stride = _pair(p, 'stride')
+        if self.global_ and (any(self.pad) or self.stride != [1, 1]):
+            raise self.error('global_pooling needs pad 0 and stride 1')
+        self.ceil = p.round_mode == P.CEIL
+
+    def reshape(self, bottom, top):
+        shape = bottom[0].shape
+        if len(shape) != 4:
+            raise self.error('needs a 4-d bottom, got %s' % (shape,))
+        p = self.param.pooling_param
+        self.kernel = list(shape[2:]) if self.global_ else _pair(p, 'kernel', 'kernel_size')
+        if any(k <= 0 for k in self.kernel) or any(s <= 0 for s in self.stride):
+            raise self.error('kernel and stride must be positive')
+        if any(pd >= k for pd, k in zip(self.pad, self.kernel)):
+            raise self.error('pad %s must be smaller than kernel %s' % (self.pad, self.kernel))
+        self.out = [pooled_size(shape[2 + i], self.kernel[i], self.stride[i], self.pad[i], self.ceil)
+                    for i in range(2)]
+        for t in top:
+            t.reshape(shape[:2] + tuple(self.out))
+        self._divisor = None
+
+    def _padded(self, x, fill):
+        """Input padded so plain floor-mode pooling yields Caffe's windows, and torch's pad."""
+        if all(pd <= k // 2 for pd, k in zip(self.pad, self.kernel)):
+            return x, self.pad
+        extra = [max(0, (o - 1) * s + k - (n + pd))
+                 for o, s, k, n, pd in zip(self.out, self.stride, self.kernel, x.shape[2:], self.pad)]
+        x = F.pad(x, (self.pad[1], extra[1], self.pad[0], extra[0]), value=fill)
+        return x, [0, 0]
+
+    def _ceil_mode(self, pad):
+        # Torch applies the same ceil-and-clip rule when it pads itself.
+        return self.ceil and pad == self.pad
+
+    def forward(self, bottom, top):
+        x = bottom[0].tdata
+        oh, ow = self.out
+        if self.method == P.MAX:
+            xp, pad = self._padded(x, float('-inf'))
+            y, idx = F.max_pool2d(xp, self.kernel, self.stride, pad, 1, self._ceil_mode(pad), True)
+            y, idx = y[:, :, :oh, :ow], idx[:, :, :oh, :ow]
+            if pad != self.pad:  # indices into the padded plane -> the input plane
+                wp = xp.shape[3]
+                h, w = idx // wp - self.pad[0], idx % wp - self.pad[1]
+                idx = h * x.shape[3] + w
+            self._idx = idx
+            top[0].tdata = y.contiguous()
+            if len(top) > 1:
+                top[1].tdata = idx.float()
+        else:
+            xp, pad = self._padded(x, 0.0)
+            s = F.avg_pool2d(xp, self.kernel, self.stride, pad, self._ceil_mode(pad), True, 1)
+            top[0].tdata = (s[:, :, :oh, :ow] / self.divisor(x)).contiguous()
+
+    def divisor(self, x):
+        """Caffe's AVE window sizes: each window clipped to [-pad, size + pad)."""
+        if self._divisor is None or self._divisor.device != x.device:
+            sizes = []
+            for i in range(2):
+                start = np.arange(self.out[i]) * self.stride[i] - self.pad[i]
+                end = np.minimum(start + self.kernel[i], x.shape[2 + i] + self.pad[i])
+                sizes.append(end - start)
+            self._divisor = torch.tensor(np.outer(*sizes), dtype=torch.float32, device=x.device)
+        return self._divisor
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        x = bottom[0].tdata
+        g = top[0].tdiff
+        n, c, h, w = x.shape
+        if self.method == P.MAX:
+            grad = torch.zeros((n, c, h * w), dtype=g.dtype, device=g.device)
+            grad.scatter_add_(2, self._idx.reshape(n, c, -1), g.reshape(n, c, -1))
+            bottom[0].tdiff = grad.reshape(x.shape)
+            return
+        xp, pad = self._padded(x, 0.0)
+        gs = g / self.divisor(x)
+        full = aten.avg_pool2d(xp, self.kernel, self.stride, pad, self._ceil_mode(pad), True, 1).shape
+        if tuple(full[2:]) != tuple(self.out):
+            gs = F.pad(gs, (0, full[3] - self.out[1], 0, full[2] - self.out[0]))
+        grad = aten.avg_pool2d_backward(gs.contiguous(), xp, self.kernel, self.stride, pad,
+                                        self._ceil_mode(pad), True, 1)
+        if pad != self.pad:
+            grad = grad[:, :, self.pad[0]:self.pad[0] + h, self.pad[1]:self.pad[1] + w]
+        bottom[0].tdiff = grad.contiguous()
