@@ -1,2 +1,3 @@
 """Engine layer implementations; importing this package registers every type."""
-from . import conv, data, eltwise, loss, neuron, pooling, structure  # noqa: F401
+from . import (accuracy, conv, data, eltwise, inner_product, loss, lrn, neuron,  # noqa: F401
+               pooling, scale, softmax, structure)

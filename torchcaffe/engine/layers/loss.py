@@ -103,3 +103,67 @@ class SoftmaxWithLoss(LossLayer):
         grad *= valid.unsqueeze(1)
         scale = top[0].tdiff.reshape(()) / self.norm
         bottom[0].tdiff = (grad * scale).reshape(bottom[0].shape)
+
+
+@register('SigmoidCrossEntropyLoss')
+class SigmoidCrossEntropyLoss(LossLayer):
+    """Cross-entropy of sigmoid(x) against targets in [0, 1], with optional ignore_label."""
+
+    def layer_setup(self, bottom, top):
+        super().layer_setup(bottom, top)
+        lp = self.param.loss_param
+        self.ignore = lp.ignore_label if lp.HasField('ignore_label') else None
+        # Unlike SoftmaxWithLoss, Caffe defaults this loss to BATCH_SIZE.
+        self.mode = self.normalization() if (lp.HasField('normalization') or lp.HasField('normalize')) \
+            else Norm.BATCH_SIZE
+
+    def reshape(self, bottom, top):
+        super().reshape(bottom, top)
+        if bottom[0].count != bottom[1].count:
+            raise self.error('prediction %s and target %s differ in count' % (bottom[0].shape, bottom[1].shape))
+
+    def forward(self, bottom, top):
+        x, t = bottom[0].tdata, bottom[1].tdata
+        valid = torch.ones_like(t, dtype=torch.bool) if self.ignore is None else t != self.ignore
+        pos = (x >= 0).to(x.dtype)
+        # Stable form: -[x (t - [x >= 0]) - log(1 + exp(x - 2 x [x >= 0]))]
+        terms = x * (t - pos) - torch.log1p(torch.exp(x - 2 * x * pos))
+        loss = -(terms * valid).sum(dtype=torch.float64)
+        n = x.shape[0]
+        n_valid = int(valid.sum()) if self.ignore is not None else -1
+        self.norm = self.normalizer(self.mode, n, bottom[0].count // max(n, 1), n_valid)
+        top[0].tdata = (loss / self.norm).float().reshape(())
+        self.valid = valid
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[1]:
+            raise self.error('cannot backpropagate to the target input')
+        if propagate_down[0]:
+            x, t = bottom[0].tdata, bottom[1].tdata
+            grad = (torch.sigmoid(x) - t) * self.valid
+            bottom[0].tdiff = grad * (top[0].tdiff.reshape(()) / self.norm)
+
+
+@register('EuclideanLoss')
+class EuclideanLoss(LossLayer):
+    """sum((a - b)^2) / (2 N); both inputs receive gradients."""
+
+    def allow_force_backward(self, bottom_index):
+        return True
+
+    def reshape(self, bottom, top):
+        super().reshape(bottom, top)
+        if bottom[0].count != bottom[1].count:
+            raise self.error('inputs %s and %s differ in count' % (bottom[0].shape, bottom[1].shape))
+
+    def forward(self, bottom, top):
+        self.delta = bottom[0].tdata - bottom[1].tdata.reshape(bottom[0].shape)
+        n = bottom[0].shape[0]
+        top[0].tdata = ((self.delta * self.delta).sum() / n / 2).reshape(())
+
+    def backward(self, top, propagate_down, bottom):
+        n = bottom[0].shape[0]
+        for i, (b, down) in enumerate(zip(bottom, propagate_down)):
+            if down:
+                sign = 1.0 if i == 0 else -1.0
+                b.tdiff = (self.delta * (sign * top[0].tdiff.reshape(()) / n)).reshape(b.shape)

@@ -59,3 +59,54 @@ class Dropout(Neuron):
             bottom[0].tdiff = g * self.mask * self.scale
         elif top[0] is not bottom[0]:
             bottom[0].tdiff = g.clone()
+
+
+@register('Sigmoid')
+class Sigmoid(Neuron):
+    def forward(self, bottom, top):
+        top[0].tdata = torch.sigmoid(bottom[0].tdata)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[0]:
+            y = top[0].tdata
+            bottom[0].tdiff = top[0].tdiff * y * (1 - y)
+
+
+@register('TanH')
+class TanH(Neuron):
+    def forward(self, bottom, top):
+        top[0].tdata = torch.tanh(bottom[0].tdata)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[0]:
+            y = top[0].tdata
+            bottom[0].tdiff = top[0].tdiff * (1 - y * y)
+
+
+@register('Power')
+class Power(Neuron):
+    """y = (shift + scale * x) ^ power."""
+
+    def layer_setup(self, bottom, top):
+        p = self.param.power_param
+        self.power, self.scale, self.shift = p.power, p.scale, p.shift
+        if top[0] is bottom[0] and self.power * self.scale != 0 and self.power != 1:
+            raise self.error('cannot run in place (backward needs the input)')
+
+    def forward(self, bottom, top):
+        x = bottom[0].tdata
+        if self.scale * self.power == 0 and self.power == 0:
+            top[0].tdata = torch.ones_like(x)
+            return
+        top[0].tdata = torch.pow(x * self.scale + self.shift, self.power)
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        g = top[0].tdiff
+        dscale = self.power * self.scale
+        if dscale == 0 or self.power == 1:
+            bottom[0].tdiff = g * dscale
+        else:
+            base = bottom[0].tdata * self.scale + self.shift
+            bottom[0].tdiff = g * dscale * torch.pow(base, self.power - 1)
