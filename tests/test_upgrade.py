@@ -230,7 +230,7 @@ def test_v1_data_layer_transformation_fields():
 
 
 def test_every_v1_type_and_param_has_a_v2_form():
-    for name, number in V1.LayerType.items():
+    for name in V1.LayerType.keys():
         net = upgraded('layers { name: "x" type: %s }' % name)
         assert net.layer[0].type or name == 'NONE'
     v2 = caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name
