@@ -79,7 +79,7 @@ def parse(text, message, source='<string>'):
     Errors raise FormatError naming ``source``, line and column.
     """
     try:
-        text_format.Merge(text, message)
+        text_format.Parse(text, message)
     except text_format.ParseError as e:
         where = '%s:%s:%s' % (source, e.GetLine(), e.GetColumn()) if e.GetLine() else source
         detail = str(e).split(' : ', 1)[-1]
