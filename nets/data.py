@@ -9,6 +9,8 @@ from torchcaffe.net_spec import layers as L
 from torchcaffe.proto import caffe_pb2
 
 DATA_MODULE = 'layers'
+# Channels of every data top of the nets here: images, encodings, and label maps.
+CHANNELS = {'data': 3, 'color': 3, 'hha': 3, 'depth': 1, 'label': 1, 'sem': 1, 'geo': 1}
 
 
 def _tops(result):
@@ -31,6 +33,11 @@ def input_data(n, shapes):
                       shape=[dict(dim=list(shape)) for shape in shapes.values()])
     for name, top in zip(shapes, _tops(outputs)):
         n[name] = top
+
+
+def input_shapes(height, width, batch=1):
+    """``{top: shape}`` for every data top of the nets here, all of ``height`` x ``width``."""
+    return {top: (batch, channels, height, width) for top, channels in CHANNELS.items()}
 
 
 def with_inputs(net, shapes):

@@ -9,12 +9,11 @@ from torchcaffe.net_spec import NetSpec, layers as L, params as P
 
 from . import fcn, vgg
 from .blocks import score, seg_loss, upsample
-from .data import input_data, python_data
+from .data import CHANNELS, input_data, python_data
 
 CLASSES = 40
 MEANS = {'color': (116.19, 97.203, 92.318), 'hha': (132.431, 94.076, 118.477),
          'depth': (7.844,)}  # depth: of log depth
-CHANNELS = {'color': 3, 'hha': 3, 'depth': 1}
 HEIGHT, WIDTH = 425, 560  # the cropped NYUDv2 images
 # Tops of the data layer (dataset kinds) and the net's names for them.
 TOPS = {'color': (('color', 'label'), ('data', 'label')),
