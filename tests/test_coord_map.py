@@ -110,6 +110,11 @@ def test_error_on_scale_mismatch_and_negative_offset():
         crop(n.data, n.big)
 
 
+def test_crop_across_pass_through_layers_only():
+    data = data_input()
+    assert crop(L.ReLU(data), data).fn.params['crop_param'] == dict(axis=2, offset=[0])
+
+
 def test_map_between_tops():
     n = caffe.NetSpec()
     n.data = data_input()

@@ -147,5 +147,6 @@ def crop(top_from, top_to):
     if any(b.denominator != 1 for b in shift):
         raise NetError('%s: the offset is not integral (%s)'
                        % (what, ', '.join(str(-b) for b in shift)))
+    spatial = 2 if axis is None else axis + 1  # None: only pass-through layers between
     return L.Crop(top_from, top_to,
-                  crop_param=dict(axis=axis + 1, offset=[int(-b) for b in shift]))
+                  crop_param=dict(axis=spatial, offset=[int(-b) for b in shift]))
