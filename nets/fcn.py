@@ -1,4 +1,5 @@
-"""FCN heads: score the trunk's output, fuse skips, upsample to the input and crop.
+"""FCN heads (score the trunk's output, fuse skips, upsample to the input and crop),
+and the FCN-VGG16 net they complete.
 
 Names follow the released nets: ``score_fr``, ``upscore`` (32s); ``upscore2``,
 ``score_pool4``, ``score_pool4c``, ``fuse_pool4``, ``upscore16`` (16s);
