@@ -8,6 +8,8 @@ from collections import namedtuple
 
 import pytest
 
+import torchcaffe
+
 from torchcaffe.errors import NetError
 from torchcaffe.formats import prototxt
 from torchcaffe.proto import caffe_pb2
@@ -303,9 +305,8 @@ def pycaffe():
     pytest.skip('needs the pycaffe fixture of tests/conftest.py')
 
 
-@pytest.mark.parametrize('split', [0, 1, 'deploy'])
-@pytest.mark.parametrize('name', sorted(EXPERIMENTS))
-def test_nets_instantiate_in_real_caffe(name, split, pycaffe, tmp_path):
+def instantiate(caffe, name, split, tmp_path):
+    """Build an experiment's net (data layers as Inputs) in ``caffe``; check the score shapes."""
     exp = EXPERIMENTS[name]
     height, width = 64, 80
     if split == 'deploy':
@@ -315,7 +316,19 @@ def test_nets_instantiate_in_real_caffe(name, split, pycaffe, tmp_path):
         net = with_inputs(read_net(name, exp.splits[split]), input_shapes(height, width))
     path = tmp_path / 'net.prototxt'
     prototxt.write(path, net)
-    caffe_net = pycaffe.Net(str(path), pycaffe.TEST)
+    built = caffe.Net(str(path), caffe.TEST)
     classes = CLASSES[dataset(name)]
     for score, label in exp.heads.values():
-        assert caffe_net.blobs[score].data.shape == (1, classes[label], height, width)
+        assert built.blobs[score].data.shape == (1, classes[label], height, width)
+
+
+@pytest.mark.parametrize('split', [0, 1, 'deploy'])
+@pytest.mark.parametrize('name', sorted(EXPERIMENTS))
+def test_nets_instantiate_in_real_caffe(name, split, pycaffe, tmp_path):
+    instantiate(pycaffe, name, split, tmp_path)
+
+
+@pytest.mark.parametrize('split', [0, 1, 'deploy'])
+@pytest.mark.parametrize('name', sorted(EXPERIMENTS))
+def test_nets_instantiate_in_torch_engine(name, split, tmp_path):
+    instantiate(torchcaffe, name, split, tmp_path)
