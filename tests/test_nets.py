@@ -298,13 +298,6 @@ def test_with_inputs_swaps_python_layers_for_inputs():
         with_inputs(net, {'data': (1, 3, 8, 8), 'sem': (1, 1, 8, 8)})
 
 
-# Placeholder until this branch has tests/conftest.py: the conftest fixture `pycaffe`
-# (real BVLC pycaffe, or a skip) replaces it; delete this one then.
-@pytest.fixture
-def pycaffe():
-    pytest.skip('needs the pycaffe fixture of tests/conftest.py')
-
-
 def instantiate(caffe, name, split, tmp_path):
     """Build an experiment's net (data layers as Inputs) in ``caffe``; check the score shapes."""
     exp = EXPERIMENTS[name]
