@@ -1,0 +1,39 @@
+"""Small layer groups the FCN nets are made of."""
+from torchcaffe.net_spec import layers as L, params as P
+
+# Weights learn at the base rate with decay; biases twice as fast without decay.
+LEARNED = [dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)]
+# Upsampling filters stay as initialized (bilinear, by surgery).
+FIXED = [dict(lr_mult=0)]
+
+
+def conv_relu(bottom, nout, ks=3, stride=1, pad=1, **extra):
+    """A convolution and its in-place ReLU (both tops)."""
+    conv = L.Convolution(bottom, kernel_size=ks, stride=stride, num_output=nout, pad=pad,
+                         **extra)
+    return conv, L.ReLU(conv, in_place=True)
+
+
+def max_pool(bottom, ks=2, stride=2):
+    return L.Pooling(bottom, pool=P.Pooling.MAX, kernel_size=ks, stride=stride)
+
+
+def dropout(bottom, ratio=0.5):
+    return L.Dropout(bottom, dropout_ratio=ratio, in_place=True)
+
+
+def score(bottom, nout):
+    """A 1x1 convolution scoring each class."""
+    return L.Convolution(bottom, num_output=nout, kernel_size=1, pad=0, param=LEARNED)
+
+
+def upsample(bottom, nout, ks, stride):
+    """A fixed (not learned) deconvolution upsampling by ``stride``."""
+    return L.Deconvolution(bottom, convolution_param=dict(
+        num_output=nout, kernel_size=ks, stride=stride, bias_term=False), param=FIXED)
+
+
+def seg_loss(score_top, label, normalize=False):
+    """Per-pixel softmax loss; ``normalize: false`` sums over pixels (FCN's heavy learning)."""
+    return L.SoftmaxWithLoss(score_top, label,
+                             loss_param=dict(normalize=normalize, ignore_label=255))

@@ -1,0 +1,25 @@
+"""FCN-8s (VGG16) on PASCAL VOC, all at once from VGG16 with scaled skips.
+
+Writes train.prototxt, val.prototxt, deploy.prototxt and solver.prototxt next to this script.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the repository root, from any working directory
+
+from nets import voc, write_prototxts  # noqa: E402
+from nets.solvers import sgd  # noqa: E402
+
+
+def main():
+    write_prototxts(HERE, {
+        'train': voc.fcn_vgg16('train', 8, at_once=True),
+        'val': voc.fcn_vgg16('seg11valid', 8, at_once=True),
+        'deploy': voc.fcn_vgg16('deploy', 8, at_once=True),
+        'solver': sgd('train.prototxt', 'val.prototxt', test_iter=736, base_lr=1e-10, max_iter=300000),
+    })
+
+
+if __name__ == '__main__':
+    main()
