@@ -106,7 +106,7 @@ def loss_blob(net, gt):
     Caffe's Split layers (a blob read by several layers) are looked through.
     """
     source = {}  # split top -> the blob it copies
-    for layer, kind in zip(net.bottom_names, (l.type for l in net.layers)):
+    for layer, kind in zip(net.bottom_names, (impl.type for impl in net.layers)):
         if kind == 'Split':
             bottom, = net.bottom_names[layer]
             source.update((top, bottom) for top in net.top_names[layer])
@@ -208,9 +208,11 @@ def report(result, iteration, layer, gt, images, per_class=False, names=None):
     if per_class:
         hist = result['hist']
         names = names or [str(c) for c in range(len(hist))]
+        if len(names) != len(hist):
+            raise ValueError('%d class names for %d classes' % (len(names), len(hist)))
         width = max(len('class'), *map(len, names))
         lines.append('    %-*s  %6s  %6s  %10s' % (width, 'class', 'IU', 'acc', 'pixels'))
         for c, name in enumerate(names):
-            lines.append('    %-*s  %6.4f  %6.4f  %10d' % (width, name, result['iu'][c],
-                                                         result['acc'][c], hist[c].sum()))
+            row = (width, name, result['iu'][c], result['acc'][c], hist[c].sum())
+            lines.append('    %-*s  %6.4f  %6.4f  %10d' % row)
     return '\n'.join(lines)

@@ -179,7 +179,7 @@ def expected(arrays, channels, gt):
 
 def test_loss_blob_follows_the_ground_truth_through_splits(tiny):
     net = caffe.Net(tiny[0], caffe.TEST)
-    assert 'Split' in [l.type for l in net.layers]  # score and label feed loss and acc
+    assert 'Split' in [layer.type for layer in net.layers]  # score and label feed loss and acc
     assert score.loss_blob(net, 'label') == 'loss'
     assert score.loss_blob(net, 'geo') == 'loss_geo'
     assert score.loss_blob(net, 'data') is None
@@ -270,3 +270,12 @@ def test_progress_counts_in_place_on_a_terminal_and_by_tenths_in_a_log():
         score.progress(i, 100, stream=tty)
     assert log.text.splitlines() == ['scoring %d/100' % i for i in range(10, 101, 10)]
     assert tty.text.count('\r') == 100 and tty.text.endswith('\rscoring 100/100\n')
+
+
+def test_report_lists_each_class_and_checks_the_names():
+    result = dict(score.metrics(HIST), hist=HIST, loss=None)
+    text = score.report(result, 100, 'score', 'label', 2, per_class=True)
+    assert 'loss' not in text and len(text.splitlines()) == 3 + len(HIST)
+    assert '\n    0      0.7273  0.8000          10\n' in text
+    with pytest.raises(ValueError, match='2 class names for 5 classes'):
+        score.report(result, 100, 'score', 'label', 2, per_class=True, names=['a', 'b'])
