@@ -176,14 +176,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if bool(args.classifier) != bool(args.twin):
         parser.error('--classifier and --twin go together')
-    caffe = backend.load(args.backend)
     if args.classifier:
-        return ilsvrc_to_fcn(caffe, args.classifier, args.twin, args.weights, args.out)
+        return ilsvrc_to_fcn(backend.load(args.backend), args.classifier, args.twin, args.weights,
+                             args.out)
+    # nets/ writes prototxts with torchcaffe's NetSpec. Its protobuf schema must be
+    # registered before BVLC pycaffe's: the other order is refused (duplicate caffe.proto).
     from nets import classifiers, write_prototxts
     build = getattr(classifiers, ARCHS[args.arch])
     with tempfile.TemporaryDirectory() as tmp:
         write_prototxts(tmp, {'classifier': build(fully_conv=False), 'twin': build(fully_conv=True)})
-        ilsvrc_to_fcn(caffe, os.path.join(tmp, 'classifier.prototxt'),
+        ilsvrc_to_fcn(backend.load(args.backend), os.path.join(tmp, 'classifier.prototxt'),
                       os.path.join(tmp, 'twin.prototxt'), args.weights, args.out,
                       'the ILSVRC %s classifier' % args.arch)
 

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import backend
 import infer
-import torchcaffe as caffe
 import vis
+
+caffe = backend.load()  # FCN_BACKEND=caffe runs these tests on BVLC pycaffe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

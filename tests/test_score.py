@@ -7,9 +7,11 @@ import warnings
 import numpy as np
 import pytest
 
+import backend
 import score
-import torchcaffe as caffe
 import vis
+
+caffe = backend.load()  # FCN_BACKEND=caffe runs these tests on BVLC pycaffe
 
 # --- fast_hist ---------------------------------------------------------------------------
 
@@ -114,12 +116,12 @@ class TinySegData(caffe.Layer):
         self.idx = 0
 
     def reshape(self, bottom, top):
-        for blob, name in zip(top, ('data', 'label', 'geo')):
-            blob.reshape(*self.arrays[name].shape[1:])
+        for i, name in enumerate(('data', 'label', 'geo')):  # pycaffe's top only indexes
+            top[i].reshape(*self.arrays[name].shape[1:])
 
     def forward(self, bottom, top):
-        for blob, name in zip(top, ('data', 'label', 'geo')):
-            blob.data[...] = self.arrays[name][self.idx]
+        for i, name in enumerate(('data', 'label', 'geo')):
+            top[i].data[...] = self.arrays[name][self.idx]
         self.idx += 1
 '''
 

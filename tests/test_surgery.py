@@ -8,15 +8,18 @@ import textwrap
 import numpy as np
 import pytest
 
+import backend
 import surgery
-import torchcaffe as caffe
 from golden import Golden, path as golden_path
 from nets import classifiers, vgg
 from nets.data import input_data
+from torchcaffe import io
 from torchcaffe.engine import fillers
 from torchcaffe.formats import binaryproto, prototxt
 from torchcaffe.net_spec import NetSpec, layers as L
 from torchcaffe.proto import caffe_pb2
+
+caffe = backend.load()  # FCN_BACKEND=caffe runs these tests on BVLC pycaffe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FC = 'fc_to_conv'
@@ -295,19 +298,33 @@ def test_command_errors_name_the_problem(tmp_path, tiny_classifier):
     out = str(tmp_path / 'fcn.caffemodel')
     with pytest.raises(SystemExit, match='no weights file .*missing.caffemodel'):
         make_vgg16_fcn(tmp_path / 'missing.caffemodel', out)
-    # another classifier: Caffe's loader refuses fc6's shape
-    with pytest.raises(SystemExit, match="does not hold the ILSVRC vgg16 classifier: .*layer 'fc6'"):
-        make_vgg16_fcn(golden_path(FC, 'classifier.caffemodel'), out)
     # a caffemodel without the classifier's layers: loading by name would leave zeros
     partial = caffe_pb2.NetParameter()
-    partial.layer.add().CopyFrom(tiny_classifier.to_proto().layer[1])  # conv1_1 only
+    conv = partial.layer.add(name='conv1_1', type='Convolution')  # and nothing else
+    for blob in tiny_classifier.params['conv1_1']:
+        conv.blobs.add().CopyFrom(io.array_to_blobproto(blob.data))
     binaryproto.write(str(tmp_path / 'partial.caffemodel'), partial)
     with pytest.raises(SystemExit, match='no weights for conv1_2, conv2_1, .*fc7, fc8$'):
         make_vgg16_fcn(tmp_path / 'partial.caffemodel', out)
-    (tmp_path / 'text.caffemodel').write_text('not a caffemodel')
-    with pytest.raises(SystemExit, match='does not hold the ILSVRC vgg16 classifier: .*not a binary'):
-        make_vgg16_fcn(tmp_path / 'text.caffemodel', out)
     assert not os.path.exists(out)
+
+
+def test_command_fails_on_another_classifier_or_file(tmp_path):
+    """Refused by the loader: torchcaffe raises (the command says why), Caffe aborts."""
+    prototxt.write(str(tmp_path / 'classifier.prototxt'), tiny_vgg16())
+    prototxt.write(str(tmp_path / 'twin.prototxt'), tiny_vgg16(fully_conv=True))
+    (tmp_path / 'text.caffemodel').write_text('not a caffemodel')
+    out = tmp_path / 'fcn.caffemodel'
+    text = str(tmp_path / 'text.caffemodel')
+    for weights, says, ours in ((golden_path(FC, 'classifier.caffemodel'), "layer 'fc6'", 'shape'),
+                                (text, text, 'not a binary')):
+        done = run_surgery('--classifier', str(tmp_path / 'classifier.prototxt'),
+                           '--twin', str(tmp_path / 'twin.prototxt'),
+                           '--weights', weights, '--out', str(out))
+        assert done.returncode != 0 and says in done.stderr, done.stderr
+        assert not out.exists()
+        if caffe.__name__ == 'torchcaffe':
+            assert 'does not hold the classifier: ' in done.stderr and ours in done.stderr
 
 
 def test_command_line_checks():
