@@ -130,6 +130,7 @@ def compute_hists(net, dataset, heads, save_dirs=None):
     """
     classes = [net.blobs[layer].data.shape[1] for layer, _, _ in heads]
     hists = [np.zeros((n, n), np.int64) for n in classes]
+    palettes = [vis.make_palette(n) for n in classes]
     losses = [0.0 if loss else None for _, _, loss in heads]
     for d in save_dirs or ():
         os.makedirs(d, exist_ok=True)
@@ -141,8 +142,7 @@ def compute_hists(net, dataset, heads, save_dirs=None):
             if loss:
                 losses[h] += float(net.blobs[loss].data.flat[0])
             if save_dirs:
-                vis.save_label(os.path.join(save_dirs[h], '%s.png' % idx), pred,
-                               vis.make_palette(classes[h]))
+                vis.save_label(os.path.join(save_dirs[h], '%s.png' % idx), pred, palettes[h])
         progress(i + 1, len(dataset))
     mean = [loss / len(dataset) if loss is not None and len(dataset) else None for loss in losses]
     return list(zip(hists, mean))
