@@ -6,3 +6,5 @@ from .proto import caffe_pb2  # noqa: F401
 from .engine.device import set_mode_cpu, set_mode_gpu, set_device, set_random_seed  # noqa: F401
 from .engine.net import Net, TRAIN, TEST  # noqa: F401
 from .engine.python_layer import Layer  # noqa: F401
+from .engine.sgd_solvers import (SGDSolver, NesterovSolver, AdaGradSolver, RMSPropSolver,  # noqa: F401
+                                 AdaDeltaSolver, AdamSolver, get_solver)
