@@ -138,7 +138,7 @@ def test_restore_errors(workdir):
     adam.snapshot()
     sgd = caffe.get_solver(tinynet.write(workdir))
     with pytest.raises(SolverError, match='adam_iter_0.solverstate holds 6 history blobs, '
-                                          'this SGD solver needs 3'):
+                                          'this SGDSolver needs 3'):
         sgd.restore('adam_iter_0.solverstate')
     os.remove('adam_iter_0.caffemodel')
     adam = caffe.get_solver(tinynet.write(workdir, type='"Adam"'))

@@ -97,9 +97,8 @@ def test_regularization(workdir, kind, term):
 
 
 def test_unknown_regularization_type(workdir):
-    solver = caffe.get_solver(tinynet.write(workdir, regularization_type='"L3"'))
-    with pytest.raises(SolverError, match="unknown regularization_type 'L3'"):
-        solver.step(1)
+    with pytest.raises(SolverError, match=r"unknown regularization_type 'L3' \(known: L2, L1\)"):
+        caffe.get_solver(tinynet.write(workdir, regularization_type='"L3"'))
 
 
 @pytest.mark.parametrize('settings', [
@@ -186,16 +185,17 @@ def test_test_iter_must_match_test_nets(workdir):
 def test_display_logs_lr_smoothed_loss_and_outputs(workdir, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     solver = caffe.get_solver(tinynet.write(workdir, display=1, average_loss=2))
-    solver.step(2)
+    solver.step(3)
     messages = caplog.messages
     assert 'Iteration 0, lr = 0.01' in messages and 'Iteration 1, lr = 0.01' in messages
     smoothed = [float(m.rsplit('loss = ', 1)[1]) for m in messages
                 if re.match(r'Iteration \d+ \(.* iter/s, .*s/1 iters\), loss = ', m)]
     outputs = [float(re.search(r'loss = (\S+) \(\* 1 = ', m).group(1)) for m in messages
                if m.startswith('    Train net output #0: loss = ')]
-    assert len(smoothed) == len(outputs) == 2
+    assert len(smoothed) == len(outputs) == 3
     assert smoothed[0] == pytest.approx(outputs[0], rel=1e-5)
     assert smoothed[1] == pytest.approx((outputs[0] + outputs[1]) / 2, rel=1e-5)
+    assert smoothed[2] == pytest.approx((outputs[1] + outputs[2]) / 2, rel=1e-5)
 
 
 def test_display_goes_to_stdout_without_logging_setup(workdir, capsys, monkeypatch):
@@ -262,3 +262,5 @@ def test_construction_errors_name_the_culprit(workdir):
         caffe.get_solver(tinynet.write(workdir, train_net='"net.prototxt"'))
     with pytest.raises(SolverError, match='average_loss must be >= 1'):
         caffe.get_solver(tinynet.write(workdir, average_loss=0))
+    with pytest.raises(SolverError, match='iter_size must be >= 1'):
+        caffe.get_solver(tinynet.write(workdir, iter_size=0))

@@ -22,6 +22,9 @@ from .solver import Solver, info, read_solver_param
 
 f32 = np.float32
 
+# The gradient of each regularizer, up to the weight decay factor.
+REGULARIZERS = {'L2': lambda w: w, 'L1': torch.sign}
+
 
 class SGDSolver(Solver):
     """Stochastic gradient descent with momentum: h = m h + rate g; w -= h."""
@@ -34,8 +37,12 @@ class SGDSolver(Solver):
         self._history = [Blob(p.shape, p.device) for _ in range(self.history_sets) for p in params]
 
     def _check_param(self):
-        # An unknown lr_policy or a bad setting of it fails here, not mid-training.
+        # Bad settings fail here rather than halfway through an update.
         learning_rate(self._param, 0, 0, self._source)
+        kind = self._param.regularization_type
+        if self._param.weight_decay and kind not in REGULARIZERS:
+            raise self.error("unknown regularization_type '%s' (known: %s)"
+                             % (kind, ', '.join(REGULARIZERS)))
 
     @property
     def lr(self):
@@ -95,15 +102,8 @@ class SGDSolver(Solver):
 
     def _regularize(self, param_id, data, diff):
         decay = f32(self._param.weight_decay) * f32(self.net.params_weight_decay[param_id])
-        if not decay:
-            return
-        kind = self._param.regularization_type
-        if kind == 'L2':
-            diff.add_(data, alpha=float(decay))
-        elif kind == 'L1':
-            diff.add_(torch.sign(data), alpha=float(decay))
-        else:
-            raise self.error("unknown regularization_type '%s' (known: L1, L2)" % kind)
+        if decay:
+            diff.add_(REGULARIZERS[self._param.regularization_type](data), alpha=float(decay))
 
     def compute_update(self, g, history, rate):
         """Turn gradient ``g`` into the update, in place; update ``history`` in place."""
@@ -121,9 +121,9 @@ class SGDSolver(Solver):
 
     def _check_state(self, state, path):
         if len(state.history) != len(self._history):
-            raise self.error('%s holds %d history blobs, this %s solver needs %d (%d per param): '
+            raise self.error('%s holds %d history blobs, this %s needs %d (%d per param): '
                              'a state of another solver type or net?'
-                             % (path, len(state.history), self._param.type, len(self._history),
+                             % (path, len(state.history), type(self).__name__, len(self._history),
                                 self.history_sets))
         for i, (h, b) in enumerate(zip(self._history, state.history)):
             if not shape_equals(b, h.shape):

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from ..errors import CaffeError, SolverError
+from ..formats import binaryproto, read_net, read_solver
+from ..formats.upgrade import upgrade_solver
 from ..proto import caffe_pb2
 from . import device
 from .net import Net, TRAIN, TEST
@@ -39,8 +41,6 @@ def info(message):
 
 def read_solver_param(solver):
     """``(source, SolverParameter)`` from a solver.prototxt path or a message (copied)."""
-    from ..formats import read_solver
-    from ..formats.upgrade import upgrade_solver
     if isinstance(solver, caffe_pb2.SolverParameter):
         param = caffe_pb2.SolverParameter()
         param.CopyFrom(solver)
@@ -57,8 +57,9 @@ class Solver:
 
     def __init__(self, solver):
         self._source, self._param = read_solver_param(solver)
-        if self._param.average_loss < 1:
-            raise self.error('average_loss must be >= 1 (it is %d)' % self._param.average_loss)
+        for field in ('average_loss', 'iter_size'):
+            if getattr(self._param, field) < 1:
+                raise self.error('%s must be >= 1 (it is %d)' % (field, getattr(self._param, field)))
         self._check_param()
         self._check_snapshot_target()
         if self._param.random_seed >= 0:
@@ -87,7 +88,6 @@ class Solver:
             param = caffe_pb2.NetParameter()
             param.CopyFrom(value)
             return param
-        from ..formats import read_net
         try:
             return read_net(value)
         except CaffeError as e:
@@ -186,10 +186,9 @@ class Solver:
         last = len(self.net.layers) - 1
         loss = self.net._forward(0, last)
         if not math.isfinite(loss):
-            raise self.error('iteration %d: the loss is %s; %s. Training stopped before this '
-                             "iteration's update: the weights and snapshots are those of "
-                             'iteration %d' % (self.iter, loss, _first_nonfinite_top(self.net),
-                                               self.iter))
+            raise self.error("iteration %d: the loss is %s; %s. Training stopped before this "
+                             "iteration's update: the weights are unchanged and no snapshot of "
+                             "them was written" % (self.iter, loss, _first_nonfinite_top(self.net)))
         self.net._backward(last, 0)
         return loss
 
@@ -269,7 +268,7 @@ class Solver:
             raise self.error('snapshot_format HDF5 is not supported by the torch engine; '
                              'use snapshot_format: BINARYPROTO')
 
-    def snapshot_filename(self, extension):
+    def _snapshot_filename(self, extension):
         return '%s_iter_%d%s' % (self._param.snapshot_prefix, self.iter, extension)
 
     def snapshot(self):
@@ -281,15 +280,14 @@ class Solver:
         """
         self._check_snapshot_format()
         _check_finite_params(self)
-        model = self.snapshot_filename('.caffemodel')
+        model = self._snapshot_filename('.caffemodel')
         info('Snapshotting to binary proto file %s' % model)
         self._write(model, self.net.to_proto(self._param.snapshot_diff))
-        state = self.snapshot_filename('.solverstate')
+        state = self._snapshot_filename('.solverstate')
         info('Snapshotting solver state to binary proto file %s' % state)
         self._write(state, self._state_proto(model))
 
     def _write(self, path, message):
-        from ..formats import binaryproto
         try:
             binaryproto.write(path, message)
         except OSError as e:
@@ -302,7 +300,6 @@ class Solver:
         ``learned_net`` is opened as written in the file, i.e. relative to the working
         directory (Caffe's RestoreSolverStateFromBinaryProto does the same).
         """
-        from ..formats import binaryproto
         path = os.fspath(state_file)
         if path.endswith('.h5'):
             raise SolverError('%s: HDF5 solver states are not supported by the torch engine' % path)
