@@ -38,7 +38,7 @@ def read(path, message_class):
         message.ParseFromString(raw)
         problem = _kind_problem(message)
     except DecodeError:
-        problem = 'the protobuf data is truncated or corrupt'
+        problem = 'it does not parse (truncated, corrupt or another kind of file)'
     if problem:
         raise FormatError('%s: not a binary %s: %s%s' % (path, name, problem, _text_hint(raw)))
     return message
