@@ -70,7 +70,8 @@ def test_clipping_scales_the_accumulated_gradient_to_the_global_norm(workdir, it
     norm = np.sqrt(sum((g ** 2).sum() for g in grads))
     assert norm > 2 * clip
     solver.step(1)
-    updates = [0.01 * lr_mult * g * clip / norm / iter_size for g, lr_mult in zip(grads, solver.net.params_lr)]
+    updates = [0.01 * lr_mult * g * clip / norm / iter_size
+               for g, lr_mult in zip(grads, solver.net.params_lr)]
     assert_update(solver, before, updates)
 
 

@@ -236,7 +236,11 @@ class Solver:
             if p.test_compute_loss:
                 loss += f32(iter_loss)
             outputs = [net.blobs[n].tdata for n in net.outputs]   # summed on the device
-            sums = [o.clone() for o in outputs] if sums is None else [s.add_(o) for s, o in zip(sums, outputs)]
+            if sums is None:
+                sums = [o.clone() for o in outputs]
+            else:
+                for s, o in zip(sums, outputs):
+                    s.add_(o)
         if p.test_compute_loss:
             info('Test loss: %g' % (loss / f32(iters)))
         if sums is None:
