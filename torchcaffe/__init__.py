@@ -8,3 +8,5 @@ from .engine.net import Net, TRAIN, TEST  # noqa: F401
 from .engine.python_layer import Layer  # noqa: F401
 from .net_spec import NetSpec, layers, params, to_proto  # noqa: F401
 from . import coord_map  # noqa: F401
+from .engine.sgd_solvers import (SGDSolver, NesterovSolver, AdaGradSolver, RMSPropSolver,  # noqa: F401
+                                 AdaDeltaSolver, AdamSolver, get_solver)
