@@ -1,10 +1,10 @@
 """Small synthetic datasets in the five real on-disk layouts, with structure an FCN can learn.
 
 Picture k of a dataset is a pure function of (seed, k): a shaded, noisy grey
-background with one to three objects at random positions and sizes, later
-ones occluding earlier ones. Each class has its own shape, colour and texture;
-per-object colour jitter, pixel noise, JPEG compression and occlusion keep the
-task from being trivial.
+background with some dull clutter and two or three objects at random positions
+and sizes, later ones occluding earlier ones. Each class has its own shape,
+colour and texture; per-object colour and brightness jitter, clutter, pixel
+noise, JPEG compression and occlusion keep the task from being trivial.
 
 ``--out`` is a data root: every dataset lands where the experiment nets look
 for it (pascal/VOC2011, sbdd/dataset, nyud, sift-flow, pascal-context with
@@ -73,10 +73,10 @@ def render(seed, k, size, classes):
         blob = SHAPES['disc'](y - rng.uniform(0, h), x - rng.uniform(0, w), rng.uniform(0.08, 0.2) * min(h, w))
         rgb[blob] = rng.uniform(70, 170) + rng.uniform(-25, 25, 3)
     label = np.zeros(size, np.uint8)
-    for _ in range(rng.integers(1, 4)):
+    for _ in range(rng.integers(2, 4)):
         c = rng.integers(classes)
         shape, colour, texture = STYLES[c]
-        r = rng.uniform(0.12, 0.28) * min(h, w)
+        r = rng.uniform(0.15, 0.32) * min(h, w)
         mask = SHAPES[shape](y - rng.uniform(0.1, 0.9) * h, x - rng.uniform(0.1, 0.9) * w, r)
         shade = rng.uniform(0.7, 1.1) * (0.72 + 0.28 * TEXTURES[texture](y + rng.integers(8), x + rng.integers(8)))
         rgb[mask] = ((np.array(colour) + rng.uniform(-30, 30, 3)) * shade[..., None])[mask]

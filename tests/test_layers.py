@@ -318,6 +318,7 @@ def test_param_str_code_is_rejected_not_run(root, tmp_path):
     ("{'split': 'val'}", 'lacks voc_dir'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'seed': 1.5}", 'seed must be a non-negative integer'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'prefetch': -1}", 'prefetch must be a non-negative integer'),
+    ("{'voc_dir': '%(voc)s', 'split': 'val', 'randomize': 'no'}", 'randomize must be True or False'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'tops': ['data', 'depth']}", 'tops must be a non-empty list from data'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'mean': (1, 2)}", 'mean must have 3 values'),
 ])
