@@ -196,12 +196,12 @@ class SegDataLayer(caffe.Layer):
         if self.item is None or self.item[0] != self.position:
             get = self.prefetcher.get if self.prefetcher else self.load
             self.item = (self.position, get(self.position))
-        for blob, array in zip(top, self.item[1]):
-            blob.reshape(1, *array.shape)
+        for i, array in enumerate(self.item[1]):  # indexed: pycaffe's blob vectors do not iterate
+            top[i].reshape(1, *array.shape)
 
     def forward(self, bottom, top):
-        for blob, array in zip(top, self.item[1]):
-            blob.data[...] = array
+        for i, array in enumerate(self.item[1]):
+            top[i].data[...] = array
         self.position += 1
 
     def backward(self, top, propagate_down, bottom):

@@ -99,7 +99,8 @@ def test_voc_input_is_bgr_minus_mean_and_label_keeps_void(root):
     data, label = step(layer, top)
     voc = root / 'pascal' / 'VOC2011'
     first = seg_datasets.read_ids(voc / 'ImageSets' / 'Segmentation' / 'val.txt')[0]
-    np.testing.assert_allclose(data[0], bgr_input(voc / 'JPEGImages' / (first + '.jpg'), seg_datasets.VOC_MEAN), atol=1e-4)
+    expected = bgr_input(voc / 'JPEGImages' / (first + '.jpg'), seg_datasets.VOC_MEAN)
+    np.testing.assert_allclose(data[0], expected, atol=1e-4)
     indices = np.asarray(Image.open(voc / 'SegmentationClass' / (first + '.png')))
     np.testing.assert_array_equal(label[0, 0], indices)
     assert 255 in label and set(np.unique(label)) <= set(range(21)) | {255}
@@ -344,7 +345,8 @@ def test_relative_dirs_start_at_the_data_root(root, monkeypatch):
     layer, _ = make('VOCSegDataLayer', {'voc_dir': 'pascal/VOC2011', 'split': 'val'})
     assert layer.reader.split_file == str(root / 'pascal' / 'VOC2011' / 'ImageSets' / 'Segmentation' / 'val.txt')
     monkeypatch.delenv('FCN_DATA_ROOT')
-    assert seg_datasets.resolve('nyud') == os.path.join(os.path.dirname(os.path.abspath(layers.__file__)), 'data', 'nyud')
+    repo = os.path.dirname(os.path.abspath(layers.__file__))
+    assert seg_datasets.resolve('nyud') == os.path.join(repo, 'data', 'nyud')
     assert seg_datasets.resolve(str(root)) == str(root)
 
 
@@ -479,16 +481,55 @@ def test_context_label_errors(tmp_path):
 
 
 # -- in a Net ----------------------------------------------------------------
+def net_text(name, p):
+    tops = p.get('tops', getattr(layers, name).dataset.tops)
+    return 'layer { name: "input" type: "Python" %s python_param { module: "layers" layer: "%s" param_str: "%s" } }' \
+        % (' '.join('top: "%s"' % t for t in tops), name, repr(p).replace('"', '\\"'))
+
+
 @pytest.mark.parametrize('name', LAYERS)
 def test_layer_in_a_torchcaffe_net(root, name):
     p = params(root, name, seed=4)
     tops = p.get('tops', getattr(layers, name).dataset.tops)
-    text = 'layer { name: "input" type: "Python" %s python_param { module: "layers" layer: "%s" param_str: "%s" } }' \
-        % (' '.join('top: "%s"' % t for t in tops), name, repr(p).replace('"', '\\"'))
-    net = caffe.Net(prototxt.parse(text, caffe_pb2.NetParameter()), caffe.TRAIN)
+    net = caffe.Net(prototxt.parse(net_text(name, p), caffe_pb2.NetParameter()), caffe.TRAIN)
     direct = steps(*make(name, p), 3)
     for expected in direct:
         out = net.forward()
         for t, array in zip(tops, expected):
             np.testing.assert_array_equal(out[t], array)
     assert net.layer_dict['input'].state['position'] == 3
+
+
+PYCAFFE_RUN = '''
+import sys, numpy as np, backend
+caffe = backend.load('caffe')
+arrays = []
+for path, tops in zip(sys.argv[2::2], sys.argv[3::2]):
+    net = caffe.Net(path, caffe.TRAIN)
+    for _ in range(3):
+        out = net.forward()
+        arrays += [out[t].copy() for t in tops.split(',')]
+np.savez(sys.argv[1], *arrays)
+'''
+
+
+def test_same_arrays_through_bvlc_pycaffe(root, tmp_path):
+    """The module runs unchanged on real Caffe (where a pycaffe is built) and feeds the same arrays."""
+    args, expected = [str(tmp_path / 'out.npz')], []
+    for name in LAYERS:
+        p = params(root, name, seed=4, prefetch=1)
+        tops = p.get('tops', getattr(layers, name).dataset.tops)
+        (tmp_path / (name + '.prototxt')).write_text(net_text(name, p))
+        args += [str(tmp_path / (name + '.prototxt')), ','.join(tops)]
+        expected += [a for arrays in steps(*make(name, dict(p, prefetch=0)), 3) for a in arrays]
+    repo = os.path.dirname(os.path.abspath(layers.__file__))
+    env = dict(os.environ, FCN_BACKEND='caffe')
+    run = subprocess.run([sys.executable, '-c', PYCAFFE_RUN] + args, cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=120)
+    if run.returncode and 'needs BVLC pycaffe' in run.stderr:
+        pytest.skip('BVLC pycaffe is not built here (scripts/build_pycaffe.sh)')
+    assert run.returncode == 0, run.stderr
+    got = np.load(args[0])
+    assert len(got.files) == len(expected)
+    for i, array in enumerate(expected):
+        np.testing.assert_array_equal(got['arr_%d' % i], array)

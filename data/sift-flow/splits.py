@@ -38,10 +38,11 @@ def main(argv=None):
     parser.add_argument('--test-list', required=True, help='the test images, one per line')
     args = parser.parse_args(argv)
     root = seg_datasets.resolve(args.siftflow_dir)
-    images = sorted(name(p) for p in glob.glob(os.path.join(root, 'Images', seg_datasets.SIFTFlow.subdir, '*.jpg')))
+    image_dir = os.path.join(root, 'Images', seg_datasets.SIFTFlow.subdir)
+    images = sorted(name(p) for p in glob.glob(os.path.join(image_dir, '*.jpg')))
     if not images:
-        raise seg_datasets.DataError('no images in %s (see %s)' % (os.path.join(root, 'Images', seg_datasets.SIFTFlow.subdir),
-                                                               os.path.join(os.path.dirname(__file__), 'README.md')))
+        raise seg_datasets.DataError('no images in %s (see %s)'
+                                     % (image_dir, os.path.join(os.path.dirname(__file__), 'README.md')))
     test = [name(line) for line in seg_datasets.read_ids(args.test_list)]
     missing = sorted(set(test) - set(images))
     if missing:
