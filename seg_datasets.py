@@ -103,14 +103,29 @@ class Dataset:
     name = ''          # the dataset, for messages
     readme = ''        # data/<dataset>/README.md, named in every error
     tops = ('data', 'label')
-    default_mean = VOC_MEAN
+    default_means = {'data': VOC_MEAN}  # per input; the first is the RGB image
 
     def __init__(self, split_file, mean=None):
-        self.mean = np.array(self.default_mean if mean is None else mean, np.float32)
-        if self.mean.shape != (3,):
-            raise ValueError('%s mean must have 3 values (B, G, R), got %r' % (self.name, mean))
+        self.means = self.parse_means(mean)
+        self.mean = self.means[next(iter(self.default_means))]
         self.split_file = split_file
         self.ids = self.read_split(split_file)
+
+    def parse_means(self, mean):
+        """Means per input from ``mean``: a tuple for the image, or a dict naming inputs."""
+        given = mean if isinstance(mean, dict) else {} if mean is None else {next(iter(self.default_means)): mean}
+        unknown = sorted(set(given) - set(self.default_means))
+        if unknown:
+            raise ValueError('%s mean names unknown inputs %s (inputs with a mean: %s)'
+                             % (self.name, unknown, ', '.join(self.default_means)))
+        means = {}
+        for top, default in self.default_means.items():
+            value = np.array(given.get(top, default), np.float32).reshape(-1)
+            if value.shape != (len(default),):
+                raise ValueError('%s mean of %s must have %d value(s), got %r'
+                                 % (self.name, top, len(default), given.get(top)))
+            means[top] = value
+        return means
 
     # -- errors and files -------------------------------------------------
     def fail(self, message):
@@ -252,7 +267,7 @@ class NYUD(Dataset):
 
     name, readme = 'NYUDv2', 'data/nyud/README.md'
     tops = ('color', 'label')
-    default_mean = NYUD_MEAN
+    default_means = {'color': NYUD_MEAN, 'hha': NYUD_HHA_MEAN, 'depth': (NYUD_LOG_DEPTH_MEAN,)}
     num_classes = 40
 
     def __init__(self, nyud_dir, split, mean=None):
@@ -269,12 +284,12 @@ class NYUD(Dataset):
         depth = self.read_image(path, 'depth image', modes=('I;16', 'I', 'L')).astype(np.float32)
         if (depth <= 0).any():  # log(0) would feed -inf to the net
             raise self.fail('depth %s has missing (zero) values; use the filled depth maps' % path)
-        return (np.log(depth) - NYUD_LOG_DEPTH_MEAN)[np.newaxis]
+        return (np.log(depth) - self.means['depth'])[np.newaxis]
 
     def load_hha(self, path):
         """HHA as stored (not flipped: the released HHA models take the file's order), minus its mean."""
         hha = self.read_image(path, 'HHA image', 'RGB').astype(np.float32)
-        return np.ascontiguousarray((hha - np.float32(NYUD_HHA_MEAN)).transpose(2, 0, 1))
+        return np.ascontiguousarray((hha - self.means['hha']).transpose(2, 0, 1))
 
     def load_label(self, path):
         """40 classes 1-40 to 0-39; 0 (unlabeled) to 255."""
@@ -286,7 +301,7 @@ class SIFTFlow(Dataset):
 
     name, readme = 'SIFT Flow', 'data/sift-flow/README.md'
     tops = ('data', 'sem', 'geo')
-    default_mean = SIFTFLOW_MEAN
+    default_means = {'data': SIFTFLOW_MEAN}
     subdir = 'spatial_envelope_256x256_static_8outdoorcategories'
 
     def __init__(self, siftflow_dir, split, mean=None):
@@ -307,7 +322,7 @@ class PASCALContext(Dataset):
     """PASCAL-Context: VOC2010 JPEGs, trainval/<id>.mat LabelMap mapped to 59 classes (+ background 0)."""
 
     name, readme = 'PASCAL-Context', 'data/pascal-context/README.md'
-    default_mean = CONTEXT_MEAN
+    default_means = {'data': CONTEXT_MEAN}
 
     def __init__(self, context_dir, voc_dir, split, mean=None):
         context = self.directory(context_dir)

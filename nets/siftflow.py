@@ -17,7 +17,7 @@ def inputs(n, split):
         input_data(n, {'data': DEPLOY_SHAPE})
     else:
         python_data(n, 'SIFTFlowSegDataLayer', ('data', 'sem', 'geo'), siftflow_dir='sift-flow',
-                    split=split, tops=['color', 'sem', 'geo'], mean=MEAN, seed=1337)
+                    split=split, mean=MEAN, seed=1337)
 
 
 def fcn_vgg16(split, stride=32):

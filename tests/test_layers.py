@@ -321,7 +321,7 @@ def test_param_str_code_is_rejected_not_run(root, tmp_path):
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'prefetch': -1}", 'prefetch must be a non-negative integer'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'randomize': 'no'}", 'randomize must be True or False'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'tops': ['data', 'depth']}", 'tops must be a non-empty list from data'),
-    ("{'voc_dir': '%(voc)s', 'split': 'val', 'mean': (1, 2)}", 'mean must have 3 values'),
+    ("{'voc_dir': '%(voc)s', 'split': 'val', 'mean': (1, 2)}", 'mean of data must have 3 value'),
 ])
 def test_param_str_errors(root, text, message):
     layer = layers.VOCSegDataLayer()

@@ -75,7 +75,7 @@ PARAMS = {
     'voc': {'train': dict(sbdd_dir='sbdd/dataset', split='train'),
             'val': dict(voc_dir='pascal/VOC2011', split='seg11valid')},
     'nyud': {s: dict(nyud_dir='nyud', split=s) for s in NYUD},
-    'siftflow': {s: dict(siftflow_dir='sift-flow', split=s, tops=['color', 'sem', 'geo'])
+    'siftflow': {s: dict(siftflow_dir='sift-flow', split=s)
                  for s in NYUD},
     'pascalcontext': {s: dict(voc_dir='pascal/VOC2010', context_dir='pascal-context', split=s)
                       for s in VOC},
