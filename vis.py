@@ -117,3 +117,42 @@ def panel(image, pred, palette, gt=None, gap=4):
     for picture in pictures[1:]:
         pieces += [white, picture]
     return np.concatenate(pieces, axis=1)
+
+
+def plot_curves(path, panels, size=(640, 200)):
+    """Write a PNG of line charts, one panel per ``{title: {series: [(x, y), ...]}}`` entry.
+
+    Pillow only: enough for training curves and benchmark bars without matplotlib.
+    """
+    from PIL import ImageDraw
+    width, height = size
+    colors = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
+    canvas = Image.new('RGB', (width, height * max(1, len(panels))), 'white')
+    draw = ImageDraw.Draw(canvas)
+    for row, (title, series) in enumerate(panels.items()):
+        top, left, right, bottom = row * height + 22, 60, width - 10, (row + 1) * height - 22
+        draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
+        points = [p for values in series.values() for p in values if np.isfinite(p[1])]
+        draw.text((left, top - 16), title, fill='black')
+        if not points:
+            continue
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+        y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+
+        def at(x, y):
+            return (left + (x - x0) / (x1 - x0) * (right - left),
+                    bottom - (y - y0) / (y1 - y0) * (bottom - top))
+        for k, (name, values) in enumerate(series.items()):
+            color = colors[k % len(colors)]
+            line = [at(x, y) for x, y in values if np.isfinite(y)]
+            if len(line) > 1:
+                draw.line(line, fill=color, width=2)
+            for p in line if len(line) < 40 else []:
+                draw.ellipse((p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2), fill=color)
+            draw.text((right - 150, top + 4 + 12 * k), name, fill=color)
+        draw.text((4, top), '%.6g' % y1, fill='black')
+        draw.text((4, bottom - 10), '%.6g' % y0, fill='black')
+        draw.text((left, bottom + 4), '%g' % x0, fill='black')
+        draw.text((right - 60, bottom + 4), '%g' % x1, fill='black')
+    canvas.save(path)

@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Train FCN-32s on NYUDv2 color images from the fully convolutional VGG16.
+
+Run from anywhere: python nyud-fcn32s-color/solve.py --help
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the repository root
+
+import train  # noqa: E402
+
+if __name__ == '__main__':
+    train.main(HERE, [train.Source('vgg16')],
+               score_every=2000)

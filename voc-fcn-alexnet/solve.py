@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Train FCN-AlexNet on PASCAL VOC from the fully convolutional CaffeNet.
+
+Run from anywhere: python voc-fcn-alexnet/solve.py --help
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the repository root
+
+import train  # noqa: E402
+
+if __name__ == '__main__':
+    train.main(HERE, [train.Source('caffenet')])

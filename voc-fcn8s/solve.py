@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Train FCN-8s on PASCAL VOC from FCN-16s.
+
+Run from anywhere: python voc-fcn8s/solve.py --help
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the repository root
+
+import train  # noqa: E402
+
+if __name__ == '__main__':
+    train.main(HERE, [train.Source('voc-fcn16s')])
