@@ -8,5 +8,12 @@ if ! command -v protoc >/dev/null 2>&1; then  # the schema test regenerates caff
     sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo apt-get install -y -q protobuf-compiler
 fi
+py=${FCN_VENV:-$root/.venv}/bin/python
+# Real BVLC pycaffe for the live comparisons with Caffe: built once into
+# $FCN_PYCAFFE_PREFIX (default ~/.cache/fcn/pycaffe, where the tests look too),
+# then a stamp check of a second or less. FCN_NO_PYCAFFE=1 skips those tests.
+if [ "${FCN_NO_PYCAFFE:-0}" != 1 ]; then
+    "$root/scripts/build_pycaffe.sh" --python "$py"
+fi
 cd "$root"
-exec "${FCN_VENV:-$root/.venv}/bin/python" -m pytest "$@"
+exec "$py" -m pytest "$@"

@@ -5,8 +5,16 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import refcaffe  # noqa: E402  (needs the path above)
 
-@pytest.fixture
+
+@pytest.fixture(scope='session')
 def pycaffe():
-    """Real BVLC pycaffe (stand-in until the reference build lands)."""
-    pytest.skip('real pycaffe not built: run scripts/build_pycaffe.sh')
+    """Real BVLC pycaffe (scripts/build_pycaffe.sh builds it; scripts/test.sh
+    does so before the tests), or a skip where it is not built."""
+    if os.environ.get('FCN_NO_PYCAFFE') == '1':
+        pytest.skip('FCN_NO_PYCAFFE=1: live comparisons with real Caffe are off')
+    caffe = refcaffe.load()
+    if caffe is None:
+        pytest.skip('real pycaffe not built: run scripts/build_pycaffe.sh')
+    return caffe
