@@ -89,7 +89,7 @@ def check_blob(g, kind, blob, actual, tol, what=''):
     assert abs((flat ** 2).sum() - sumsq) <= max(1e-5, 2 * tol) * sumsq + 1e-30, (blob, (flat ** 2).sum(), sumsq)
 
 
-def run_case(caffe, case, data_tol, diff_tol, param_tol=None, sentinel=True):
+def run_case(caffe, case, data_tol, diff_tol, param_tol=None, sentinel=True, loss_tol=1e-5):
     """Build, load, forward and backward ``case`` with module ``caffe``; compare to golden."""
     from torchcaffe.formats import prototxt
     from torchcaffe.proto import caffe_pb2
@@ -111,11 +111,11 @@ def run_case(caffe, case, data_tol, diff_tol, param_tol=None, sentinel=True):
     loss = net._forward(0, len(net.layers) - 1)
     for blob in net.blobs:
         check_blob(g, 'data', blob, net.blobs[blob].data, data_tol)
-    assert abs(loss - float(g['loss_total'])) <= 1e-5 * max(1.0, abs(float(g['loss_total']))), \
+    assert abs(loss - float(g['loss_total'])) <= loss_tol * max(1.0, abs(float(g['loss_total']))), \
         (loss, float(g['loss_total']))
     for blob in g.keys('loss/'):
         assert abs(net.blobs[blob].data.reshape(-1)[0] - g['loss/' + blob]) <= \
-            1e-5 * max(1.0, abs(float(g['loss/' + blob]))), blob
+            loss_tol * max(1.0, abs(float(g['loss/' + blob]))), blob
     if not bool(g['meta/backward']):
         return net, g
 

@@ -56,7 +56,8 @@ class SyncedArray:
         if t.device != self.device:
             t = t.to(self.device)
         if self.device.type == 'cpu':
-            if not t.is_contiguous():
+            # numpy views channels-last tensors with strides; anything else is compacted
+            if not (t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
                 t = t.contiguous()
             self._host = t.numpy()
             self._head = _SYNCED

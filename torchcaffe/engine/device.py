@@ -1,11 +1,15 @@
-"""Caffe's global mode (CPU or GPU), device id and random seed, mapped onto torch.
+"""Caffe's global mode (CPU or GPU), device id and random seed, mapped onto torch,
+and the engine's opt-in speed settings.
 
 Like Caffe, the mode is process-wide; nets follow it at their next forward.
-Strict fp32 is the default: no TF32 unless asked for (see ``set_precision``).
+Strict fp32 is the default, so results track Caffe's float32 arithmetic; faster,
+less exact execution is asked for explicitly with ``set_precision`` ('tf32' or
+'bf16'), ``set_channels_last`` and ``set_cudnn_benchmark``.
 """
 import torch
 
-_state = {'gpu': False, 'device_id': 0}
+_state = {'gpu': False, 'device_id': 0, 'precision': 'fp32', 'channels_last': False}
+PRECISIONS = ('fp32', 'tf32', 'bf16')
 
 
 def set_mode_cpu():
@@ -34,10 +38,35 @@ def set_random_seed(seed):
     torch.manual_seed(int(seed))
 
 
-def strict_fp32():
-    """Disable reduced-precision matmul/conv paths so results track Caffe's float32."""
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+def set_precision(precision):
+    """'fp32' (default: strict float32), 'tf32' (CUDA tensor cores for convolutions and
+    matrix products) or 'bf16' (convolutions and inner products compute in bfloat16;
+    blobs, diffs and the solver stay float32)."""
+    if precision not in PRECISIONS:
+        raise ValueError("precision must be one of %s, not %r" % (', '.join(PRECISIONS), precision))
+    _state['precision'] = precision
+    tf32 = precision == 'tf32'
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
 
 
-strict_fp32()
+def set_channels_last(enabled=True):
+    """Run 4-d convolutions in NHWC memory order (faster kernels on many devices)."""
+    _state['channels_last'] = bool(enabled)
+
+
+def set_cudnn_benchmark(enabled=True):
+    """Let cuDNN time its algorithms for each new input shape and keep the fastest."""
+    torch.backends.cudnn.benchmark = bool(enabled)
+
+
+def compute_dtype():
+    """The dtype heavy layers compute in."""
+    return torch.bfloat16 if _state['precision'] == 'bf16' else torch.float32
+
+
+def channels_last():
+    return _state['channels_last']
+
+
+set_precision('fp32')

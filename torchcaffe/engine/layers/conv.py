@@ -1,6 +1,7 @@
 """Convolution and Deconvolution (N spatial axes, group, dilation, optional bias)."""
 import torch
 
+from .. import device
 from ..layer import Layer, register, axis_index
 
 aten = torch.ops.aten
@@ -87,15 +88,24 @@ class _ConvBase(Layer):
     def _args(self):
         return (self.stride, self.pad, self.dilation, self.transposed, [0] * len(self.kernel), self.group)
 
+    def _operand(self, t):
+        """``t`` in the engine's compute dtype and memory format (both opt-in)."""
+        dtype = device.compute_dtype()
+        if t.dtype != dtype:
+            t = t.to(dtype)
+        if device.channels_last() and t.dim() == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
     def forward(self, bottom, top):
-        w = self.blobs[0].tdata
-        bias = self.blobs[1].tdata if self.bias_term else None
+        w = self._operand(self.blobs[0].tdata)
+        bias = self.blobs[1].tdata.to(w.dtype) if self.bias_term else None
         args = self._args()
         for b, t in zip(bottom, top):
-            t.tdata = aten.convolution(b.tdata, w, bias, *args)
+            t.tdata = aten.convolution(self._operand(b.tdata), w, bias, *args)
 
     def backward(self, top, propagate_down, bottom):
-        w = self.blobs[0].tdata
+        w = self._operand(self.blobs[0].tdata)
         need_w = self.param_propagate_down[0]
         need_b = self.bias_term and self.param_propagate_down[1]
         args = self._args()
@@ -103,8 +113,8 @@ class _ConvBase(Layer):
             if not (down or need_w or need_b):
                 continue
             gi, gw, gb = aten.convolution_backward(
-                t.tdiff, b.tdata, w, [self.num_output] if need_b else None, *args,
-                [bool(down), bool(need_w), bool(need_b)])
+                self._operand(t.tdiff), self._operand(b.tdata), w, [self.num_output] if need_b else None,
+                *args, [bool(down), bool(need_w), bool(need_b)])
             if need_w:
                 self.blobs[0].tdiff.add_(gw)
             if need_b:

@@ -1,6 +1,7 @@
 """InnerProduct: y = x W^T + b over the axes from ``axis`` on, flattened."""
 import torch
 
+from .. import device
 from ..layer import Layer, register, axis_index, count
 
 
@@ -39,8 +40,9 @@ class InnerProduct(Layer):
         return w.t() if self.transpose else w  # (n, k)
 
     def forward(self, bottom, top):
+        dtype = device.compute_dtype()
         x = bottom[0].tdata.reshape(-1, self.k)
-        y = x @ self._weight().t()
+        y = (x.to(dtype) @ self._weight().to(dtype).t()).float()
         if self.bias_term:
             y += self.blobs[1].tdata
         top[0].tdata = y.reshape(top[0].shape)
