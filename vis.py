@@ -156,3 +156,21 @@ def plot_curves(path, panels, size=(640, 200)):
         draw.text((left, bottom + 4), '%g' % x0, fill='black')
         draw.text((right - 60, bottom + 4), '%g' % x1, fill='black')
     canvas.save(path)
+
+
+def plot_bars(path, title, bars, unit='', width=720):
+    """Write a PNG of horizontal bars for ``{label: value}`` (e.g. benchmark times)."""
+    from PIL import ImageDraw
+    row, left = 22, 260
+    canvas = Image.new('RGB', (width, row * (len(bars) + 2)), 'white')
+    draw = ImageDraw.Draw(canvas)
+    draw.text((10, 4), title, fill='black')
+    top = max([v for v in bars.values() if np.isfinite(v)] or [1.0])
+    for i, (label, value) in enumerate(bars.items()):
+        y = row * (i + 1) + 4
+        draw.text((10, y + 4), label[:40], fill='black')
+        if np.isfinite(value):
+            length = (width - left - 90) * value / top
+            draw.rectangle((left, y + 2, left + length, y + row - 4), fill=(31, 119, 180))
+            draw.text((left + length + 6, y + 4), '%.4g%s' % (value, unit), fill='black')
+    canvas.save(path)
