@@ -26,6 +26,7 @@ k restores position k * iter_size of its training net's data layer.
 """
 import ast
 import functools
+import os
 import queue
 import threading
 import weakref
@@ -69,16 +70,28 @@ def require(ok, layer, key, value, what):
         raise ValueError('%s %s must be %s, got %r' % (layer, key, what, value))
 
 
-class Order:
-    """Which split entry feeds position i: i mod n, or a seeded draw depending only on (seed, i)."""
+def shard():
+    """(rank, world size) of a data-parallel run (torchrun's environment), else (0, 1)."""
+    return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
-    def __init__(self, n, randomize, seed=None):
+
+class Order:
+    """Which split entry feeds position i: i mod n, or a seeded draw depending only on (seed, i).
+
+    Replica ``rank`` of ``world`` data-parallel processes reads the draws rank,
+    rank + world, ... of the same stream, so N replicas see what one process sees
+    in N consecutive positions.
+    """
+
+    def __init__(self, n, randomize, seed=None, rank=0, world=1):
         self.n = n
         self.randomize = randomize
+        self.rank, self.world = rank, world
         # An unseeded run still gets a seed, so that its state can be saved and restored.
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
 
     def __call__(self, position):
+        position = position * self.world + self.rank
         if not self.randomize:
             return position % self.n
         return int(np.random.default_rng((self.seed, position)).integers(self.n))
@@ -170,7 +183,9 @@ class SegDataLayer(caffe.Layer):
         require(seed is None or is_count(seed), name, 'seed', seed, 'a non-negative integer')
         require(is_count(depth), name, 'prefetch', depth, 'a non-negative integer')
         require(type(randomize) is bool, name, 'randomize', randomize, 'True or False')
-        self.order = Order(len(self.reader.ids), randomize, seed)
+        # Training data is split among data-parallel replicas; evaluation is not (rank 0 scores).
+        rank, world = shard() if randomize else (0, 1)
+        self.order = Order(len(self.reader.ids), randomize, seed, rank, world)
         self.load = functools.partial(load_position, self.reader, self.order, self.tops)
         self.prefetcher = Prefetcher(self.load, depth) if depth else None
         if self.prefetcher:

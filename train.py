@@ -231,8 +231,15 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
         os.environ['FCN_DATA_ROOT'] = os.path.abspath(args.data_root)
     caffe = backend.load(args.backend)
     sys.path.insert(0, REPO)  # so Caffe finds layers.py for the nets' Python data layers
+    rank, world = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+    local = 0
+    if world > 1:  # launched by torchrun: one data-parallel replica per process
+        if caffe.__name__ != 'torchcaffe':
+            sys.exit('data-parallel training (torchrun) needs the torch backend')
+        from torchcaffe.engine import parallel
+        local = parallel.start(args.gpu is not None)
     if args.gpu is not None:
-        caffe.set_device(args.gpu)
+        caffe.set_device(args.gpu + local)
         caffe.set_mode_gpu()
     else:
         caffe.set_mode_cpu()
@@ -249,24 +256,34 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
         os.unlink(path)
     if args.display is not None:
         param.display = args.display
-    log = Log(out)
+    log = Log(out) if rank == 0 else None
     if args.resume:
         solver.restore(args.resume)
         layer = data_layer(solver.net)
         if layer is not None:  # continue the data order where the snapshot was taken
             layer.restore(dict(layer.state, position=solver.iter * param.iter_size))
-        log.truncate(solver.iter)
+        if log:
+            log.truncate(solver.iter)
         print('resumed from %s at iteration %d' % (args.resume, solver.iter))
     else:
         initialize(solver.net, sources, paths, init_hook)
         import surgery
         surgery.interp(solver.net, [k for k in solver.net.params if k.startswith('up')])
+    if world > 1:
+        parallel.attach(solver)
     train(caffe, solver, param, log, args.iters or param.max_iter, score_every, snapshot_every,
           heads, exclude, param.display or 20)
 
 
 def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, exclude, display):
-    """Step to ``iters``, logging, scoring and snapshotting on schedule."""
+    """Step to ``iters``, logging, scoring and snapshotting on schedule.
+
+    Without a ``log`` (data-parallel replicas other than rank 0) it only steps.
+    """
+    if log is None:
+        while solver.iter < iters:
+            solver.step(1)
+        return
     import score
     window, start = [], time.time()
     dataset, saved = None, None

@@ -69,6 +69,12 @@ class Solver:
         self.iter = 0
         self.current_step = 0
         self._losses, self._smoothed_loss = [], 0.0
+        self._callbacks = []
+
+    def add_callback(self, on_start, on_gradients_ready):
+        """Call ``on_start()`` before each iteration's passes and ``on_gradients_ready()``
+        before its update (pycaffe's hook, used for multi-process gradient reduction)."""
+        self._callbacks.append((on_start, on_gradients_ready))
 
     @property
     def param(self):
@@ -149,10 +155,14 @@ class Solver:
             if p.test_interval and self.iter % p.test_interval == 0 and \
                     (self.iter > 0 or p.test_initialization):
                 self.test_all()
+            for on_start, _ in self._callbacks:
+                on_start()
             loss = sum(self._forward_backward() for _ in range(p.iter_size)) / p.iter_size
             self._update_smoothed_loss(loss, start_iter)
             if self._displaying():
                 self._display()
+            for _, on_gradients_ready in self._callbacks:
+                on_gradients_ready()
             self.apply_update()
             if p.snapshot and self.iter % p.snapshot == 0:
                 self.snapshot()
