@@ -97,8 +97,7 @@ def copy_params(net, params, suffix='', source='weights'):
 
 
 def parse_args(description, argv):
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description)
     backend.add_argument(p)
     p.add_argument('--gpu', type=int, default=None, help='GPU id (default: CPU)')
     p.add_argument('--weights', nargs='+', default=None,
