@@ -47,5 +47,6 @@ def bvlc_googlenet(fully_conv=False, shape=(1, 3, 224, 224)):
     input_data(n, {'data': shape})
     top = googlenet.features(n, n.data)
     n['pool5/7x7_s1'] = L.Pooling(top, pool=P.Pooling.AVE, kernel_size=7, stride=1)
-    n['pool5/drop_7x7_s1'] = L.Dropout(n['pool5/7x7_s1'], dropout_ratio=0.4, in_place=True)
-    return _classify(n, n['pool5/drop_7x7_s1'], 'loss3/classifier', fully_conv)
+    name, ratio = googlenet.DROPOUT
+    n[name] = L.Dropout(n['pool5/7x7_s1'], dropout_ratio=ratio, in_place=True)
+    return _classify(n, n[name], 'loss3/classifier', fully_conv)

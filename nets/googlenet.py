@@ -18,6 +18,7 @@ INCEPTION = (
 )
 # Max pooling (k3 s2) after these modules halves the resolution between stages.
 POOL_AFTER = {'3b': 'pool3/3x3_s2', '4e': 'pool4/3x3_s2'}
+DROPOUT = ('pool5/drop_7x7_s1', 0.4)  # the final head's dropout, before its classifier
 
 
 def _conv(n, name, relu, bottom, nout, ks=1, stride=1, pad=0):

@@ -2,7 +2,7 @@
 from torchcaffe.net_spec import NetSpec
 
 from . import alexnet, fcn, googlenet
-from .blocks import seg_loss
+from .blocks import dropout, seg_loss
 from .data import input_data, python_data
 
 CLASSES = 21  # 20 object classes and background
@@ -47,13 +47,19 @@ def fcn_alexnet(split):
 
 
 def fcn_googlenet(split):
-    """FCN-GoogLeNet (paper, Table 1): the trunk up to inception_5b, no average pooling.
+    """FCN-GoogLeNet (paper, Table 1): BVLC GoogLeNet's trunk and final head, without the
+    auxiliary heads, the final average pooling and the classifier.
 
-    The first convolution keeps the classifier's pad: without fully connected layers
-    the output covers the input anyway. With a 64-tap upsampling kernel the crop offset
-    would be half a pixel for any pad, so the kernel has 63 taps (offset 1), as in
-    FCN-AlexNet.
+    What stays of the final head is its dropout (ratio 0.4, left out of deploy), under
+    its classifier name, before ``score_fr`` as ``drop7`` is in FCN-VGG16. The first
+    convolution keeps the classifier's pad: without fully connected layers the output
+    covers the input anyway. With a 64-tap upsampling kernel the crop offset would be
+    half a pixel for any pad, so the kernel has 63 taps (offset 1), as in FCN-AlexNet.
     """
     n = NetSpec()
     inputs(n, split)
-    return _single_stream(n, googlenet.features(n, n.data), split, kernel=63)
+    top = googlenet.features(n, n.data)
+    if split != 'deploy':
+        name, ratio = googlenet.DROPOUT
+        n[name] = top = dropout(top, ratio)
+    return _single_stream(n, top, split, kernel=63)
