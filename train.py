@@ -104,6 +104,8 @@ def parse_args(description, argv):
                    help='initial weights, one file per source, or "none" to start from the nets\' '
                         'fillers (default: the chain\'s previous stage)')
     p.add_argument('--resume', default=None, help='continue from a .solverstate snapshot')
+    p.add_argument('--solver', default=None,
+                   help='another solver prototxt, e.g. a momentum.py preset (default: the experiment\'s)')
     p.add_argument('--iters', type=int, default=None, help='train until this iteration (default: max_iter)')
     p.add_argument('--score-every', type=int, default=None,
                    help='score the val/test split every N iterations (0: never)')
@@ -116,15 +118,17 @@ def parse_args(description, argv):
     return p.parse_args(argv)
 
 
-def solver_file(experiment, out, snapshot_every):
-    """A copy of solver.prototxt with absolute paths and our snapshot schedule; returns (path, param)."""
+def solver_file(source, out, snapshot_every):
+    """A copy of solver prototxt ``source`` with absolute paths (relative ones start at its
+    directory) and our snapshot schedule; returns (path, param, snapshot interval)."""
     from torchcaffe.formats import prototxt, read_solver
-    param = read_solver(os.path.join(experiment, 'solver.prototxt'))
+    param = read_solver(source)
+    here = os.path.dirname(os.path.abspath(source))
     for field in ('net', 'train_net'):
         if param.HasField(field):
-            setattr(param, field, os.path.join(experiment, getattr(param, field)))
+            setattr(param, field, os.path.join(here, getattr(param, field)))
     for i, name in enumerate(param.test_net):
-        param.test_net[i] = os.path.join(experiment, name)
+        param.test_net[i] = os.path.join(here, name)
     schedule = snapshot_every if snapshot_every is not None else param.snapshot
     param.snapshot = 0  # the driver snapshots, so scoring and snapshots share one schedule
     param.snapshot_prefix = os.path.join(out, 'train')  # <out>/train_iter_N.caffemodel for every experiment
@@ -247,7 +251,8 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
     out = os.path.abspath(args.out or os.path.join(experiment, 'snapshot'))
     os.makedirs(out, exist_ok=True)
     score_every = score_every if args.score_every is None else args.score_every
-    path, param, snapshot_every = solver_file(experiment, out, args.snapshot_every)
+    source = args.solver or os.path.join(experiment, 'solver.prototxt')
+    path, param, snapshot_every = solver_file(source, out, args.snapshot_every)
     snapshot_every = snapshot_every or score_every
     try:
         solver = caffe.get_solver(path)

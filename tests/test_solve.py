@@ -111,3 +111,17 @@ def test_missing_initial_weights_point_to_surgery(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode != 0
     assert 'nope.caffemodel not found' in r.stderr and 'surgery.py ilsvrc-to-fcn --arch vgg16' in r.stderr
+
+
+def test_other_solver_paths_resolve_from_its_directory(tmp_path):
+    import train
+    preset = tmp_path / 'preset'
+    preset.mkdir()
+    (preset / 'solver.prototxt').write_text('train_net: "train.prototxt"\ntest_net: "/abs/val.prototxt"\n'
+                                            'base_lr: 0.1\nsnapshot: 7\nsnapshot_prefix: "x/y"\n')
+    out = tmp_path / 'out'
+    out.mkdir()
+    path, param, every = train.solver_file(str(preset / 'solver.prototxt'), str(out), None)
+    assert param.train_net == str(preset / 'train.prototxt') and list(param.test_net) == ['/abs/val.prototxt']
+    assert every == 7 and param.snapshot == 0 and param.snapshot_prefix == str(out / 'train')
+    assert os.path.dirname(path) == str(out)
