@@ -388,6 +388,20 @@ class Net:
             if self._layer_need_backward[i]:
                 self._layers[i].backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
 
+    def _fill(self, call, what, names, field, arrays):
+        """Write keyword ``arrays`` into the ``field`` of blobs ``names`` (all of them, batch-sized)."""
+        if not arrays:
+            return
+        if set(arrays) != set(names):
+            raise NetError('%s: keyword arrays %s do not match the net %s %s'
+                           % (call, sorted(arrays), what, sorted(names)))
+        for name, value in arrays.items():
+            blob = self.blobs[name]
+            if np.shape(value)[0] != blob.shape[0]:
+                raise NetError("%s: '%s' has batch size %d, the blob %d"
+                               % (call, name, np.shape(value)[0], blob.shape[0]))
+            getattr(blob, field)[...] = value
+
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """Run the net; keyword arrays fill input blobs. Returns {output: data}."""
         start_ind = self._layer_id(start) if start is not None else 0
@@ -397,16 +411,7 @@ class Net:
         else:
             end_ind = len(self._layers) - 1
             outputs = set(self.outputs + list(blobs or []))
-        if kwargs:
-            if set(kwargs) != set(self.inputs):
-                raise NetError('forward: keyword inputs %s do not match the net inputs %s'
-                               % (sorted(kwargs), sorted(self.inputs)))
-            for name, value in kwargs.items():
-                blob = self.blobs[name]
-                if np.shape(value)[0] != blob.shape[0]:
-                    raise NetError("forward: input '%s' has batch size %d, the blob %d"
-                                   % (name, np.shape(value)[0], blob.shape[0]))
-                blob.data[...] = value
+        self._fill('forward', 'inputs', self.inputs, 'data', kwargs)
         self._forward(start_ind, end_ind)
         return {out: self.blobs[out].data for out in outputs}
 
@@ -419,16 +424,7 @@ class Net:
         else:
             end_ind = 0
             outputs = set(self.inputs + list(diffs or []))
-        if kwargs:
-            if set(kwargs) != set(self.outputs):
-                raise NetError('backward: keyword diffs %s do not match the net outputs %s'
-                               % (sorted(kwargs), sorted(self.outputs)))
-            for name, value in kwargs.items():
-                blob = self.blobs[name]
-                if np.shape(value)[0] != blob.shape[0]:
-                    raise NetError("backward: diff '%s' has batch size %d, the blob %d"
-                                   % (name, np.shape(value)[0], blob.shape[0]))
-                blob.diff[...] = value
+        self._fill('backward', 'outputs', self.outputs, 'diff', kwargs)
         self._backward(start_ind, end_ind)
         return {out: self.blobs[out].diff for out in outputs}
 
