@@ -1,8 +1,13 @@
 """The data layers' training-side transforms: masking (Table 8), mirror, jitter, loss sampling."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import layers
+import refcaffe
 import seg_datasets
 import synthetic
 from torchcaffe.engine.blob import Blob
@@ -189,3 +194,32 @@ def test_translate_handles_every_offset():
     for dy in range(-6, 7):
         for dx in range(-7, 8):
             np.testing.assert_array_equal(layers.translate(a, dy, dx, -1), shifted(a, dy, dx, -1))
+
+
+LIVE = """
+import sys, numpy as np, backend
+caffe = backend.load('caffe')
+net = caffe.Net(sys.argv[1], caffe.TRAIN)
+arrays = []
+for _ in range(int(sys.argv[3])):
+    net.forward()
+    arrays += [net.blobs['data'].data[0].copy(), net.blobs['label'].data[0].copy()]
+np.savez(sys.argv[2], *arrays)
+"""
+
+
+def test_same_transforms_inside_bvlc_caffe(root, tmp_path, pycaffe):
+    p = voc(root, **ALL)
+    text = ('layer { name: "input" type: "Python" top: "data" top: "label" python_param { module: "layers" '
+            'layer: "VOCSegDataLayer" param_str: "%s" } }' % repr(p).replace('"', '\\"'))
+    (tmp_path / 'net.prototxt').write_text(text)
+    out, n = str(tmp_path / 'out.npz'), 6
+    repo = os.path.dirname(os.path.abspath(layers.__file__))
+    r = subprocess.run([sys.executable, '-c', LIVE, str(tmp_path / 'net.prototxt'), out, str(n)], cwd=repo,
+                       env=dict(refcaffe.env(), FCN_BACKEND='caffe'), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = np.load(out)
+    expected = [a for arrays in run(layers.VOCSegDataLayer, p, n) for a in arrays]
+    assert len(got.files) == len(expected)
+    for i, array in enumerate(expected):
+        np.testing.assert_array_equal(got['arr_%d' % i], array)
