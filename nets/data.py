@@ -44,15 +44,16 @@ def input_shapes(height, width, batch=1):
 
 
 def with_inputs(net, shapes):
-    """A copy of NetParameter ``net`` whose Python layers are Input layers.
+    """A copy of NetParameter ``net`` whose Python data layers are Input layers.
 
-    Each Python layer keeps its name and tops and gets the shapes ``shapes[top]``;
-    nets with real data layers can then be instantiated without data.
+    Each data layer keeps its name and tops and gets the shapes ``shapes[top]``;
+    nets with real data layers can then be instantiated without data. Other
+    Python layers (the loss variants of losses.py) stay.
     """
     out = caffe_pb2.NetParameter()
     out.CopyFrom(net)
     for layer in out.layer:
-        if layer.type != 'Python':
+        if layer.type != 'Python' or layer.python_param.module != DATA_MODULE:
             continue
         missing = [top for top in layer.top if top not in shapes]
         if missing:
