@@ -236,6 +236,9 @@ def main(argv=None):
                    help="options merged into the data layer's param_str, e.g. \"{'mask': 'bg-only'}\"")
     p.add_argument('--heads', nargs='+', default=['score:label'], metavar='SCORE:LABEL',
                    help='score blob and ground truth blob of each head')
+    p.add_argument('--exclude', nargs='+', type=int, default=None, metavar='CLASS',
+                   help='classes left out of a second set of means, e.g. 0: mean IU without background '
+                        '(Table 8)')
     p.add_argument('--save', default=None, help='directory for the predicted label PNGs')
     p.add_argument('--data-root', default=None, help='datasets directory (default: $FCN_DATA_ROOT or data/)')
     p.add_argument('--gpu', type=int, default=None, help='GPU id (default: CPU)')
@@ -249,7 +252,8 @@ def main(argv=None):
         caffe.set_mode_gpu()
     net = data_net(caffe, args.net, args.weights, args.data)
     heads = [tuple(h.split(':', 1)) for h in args.heads]
-    do_seg_tests(net, os.path.basename(args.weights), args.save, list(net.layers[0].reader.ids), heads)
+    do_seg_tests(net, os.path.basename(args.weights), args.save, list(net.layers[0].reader.ids), heads,
+                 args.exclude)
 
 
 def data_net(caffe, path, weights, options):

@@ -121,8 +121,9 @@ def test_score_command_masks_the_inputs(experiment, tmp_path, monkeypatch, capsy
     assert (label != 0).any() and not data[:, label != 0].any()  # all but the background hidden
     assert data[:, label == 0].any()
 
-    score.main([val, weights, '--data', "{'mask': 'shape'}", '--save', str(tmp_path / 'pred')])
+    score.main([val, weights, '--data', "{'mask': 'shape'}", '--exclude', '0', '--save', str(tmp_path / 'pred')])
     report = capsys.readouterr().out
+    assert 'without classes 0:' in report
     ids = seg_datasets.read_ids(os.path.join(root, 'pascal', 'VOC2011', 'ImageSets', 'Segmentation',
                                              'seg11valid.txt'))
     assert 'w.caffemodel: score vs label on %d images' % len(ids) in report and 'mean IU' in report
