@@ -189,6 +189,19 @@ def test_transforms_depend_only_on_seed_and_position(root):
             np.testing.assert_array_equal(blob.data[0], array)
 
 
+def test_data_parallel_replicas_share_the_transform_stream(root, monkeypatch):
+    """Two replicas (torchrun's RANK, WORLD_SIZE) feed, interleaved, what one process feeds."""
+    single = run(layers.VOCSegDataLayer, voc(root, **ALL), 6)
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    replicas = []
+    for rank in ('0', '1'):
+        monkeypatch.setenv('RANK', rank)
+        replicas.append(run(layers.VOCSegDataLayer, voc(root, **ALL), 3))
+    for expected, got in zip(single, [x for pair in zip(*replicas) for x in pair]):
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_translate_handles_every_offset():
     a = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5)
     for dy in range(-6, 7):
