@@ -184,6 +184,22 @@ def test_losses_match_hand_computations_in_bvlc_caffe(pycaffe, tmp_path):
     check(results, 1)
 
 
+@pytest.mark.parametrize('layer, params, message', [
+    ('WeightedSoftmaxLoss', {'weights': (1,) * (C - 1)}, 'has 3 weights for 4 classes'),
+    ('WeightedSoftmaxLoss', {}, 'needs weights'),
+    ('WeightedSoftmaxLoss', {'weights': (1,) * C, 'weigths': 1}, 'keys from weights, ignore_label'),
+    ('ClassTargets', {'num_classes': 'four'}, 'needs num_classes'),
+])
+def test_loss_layer_param_errors(layer, params, message, tmp_path):
+    n = caffe.NetSpec()
+    inputs(n, C)
+    bottoms = (n.score_in, n.label) if layer == 'WeightedSoftmaxLoss' else (n.label,)
+    n.out = L.Python(*bottoms, module='losses', layer=layer, param_str=repr(params))
+    prototxt.write(tmp_path / 'net.prototxt', n.to_proto())
+    with pytest.raises(ValueError, match=message):
+        caffe.Net(str(tmp_path / 'net.prototxt'), caffe.TEST)
+
+
 # -- the null background does not learn --------------------------------------------
 SOLVER = 'base_lr: 0.1 lr_policy: "fixed" momentum: 0.9 weight_decay: 0.0005 max_iter: 100 ' \
          'snapshot_prefix: "snap" random_seed: 3 net: "%s"'
