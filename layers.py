@@ -17,10 +17,32 @@ loading one image takes milliseconds next to a VGG16 FCN step, pycaffe keeps
 the GIL through Caffe's C++ so a thread gains little there, and off keeps
 threads out of scoring and tests; 1-2 hides loading on torchcaffe).
 
+Transforms, all off by default, applied to each loaded image in this order
+(docs/training-options.md says why and how to use them):
+
+- ``mask``: the input cues of the paper's Table 8, from the ground truth of
+  datasets with a background class (VOC, SBD, PASCAL-Context; needs the
+  ``label`` top). Each pixel is foreground (an object class), background, or
+  void. 'fg-only' keeps the foreground pixels of the inputs, 'bg-only' the
+  background pixels; the others are set to the mean (0 after subtraction).
+  'shape' replaces the inputs by the foreground mask drawn as a picture,
+  preprocessed like one: foreground white (255 - mean), background black
+  (0 - mean), void the mean.
+- ``mirror``: True flips the image and its labels left-right with probability 1/2.
+- ``jitter``: translates the image and its labels by a uniform integer offset
+  in [-jitter, jitter] pixels on each axis; uncovered inputs are the mean (0),
+  uncovered labels void (255). The paper jitters up to 32, the coarsest stride.
+- ``sample``: loss sampling, keeping each ``sample_stride`` x ``sample_stride``
+  cell of the labels (default 32, the final layer's stride; the grid starts at
+  the top left pixel) with probability ``sample``; the others become void, so
+  the loss ignores them. train.py's --train-data scales the solver's iter_size
+  by 1/sample to keep the effective batch size, as the paper does.
+
 Order, reproducible and resumable: the image fed at position i (the i-th
 forward of this layer) depends only on (split, seed, i): entry i mod n in file
 order, or, randomized, a draw with replacement (as the original layers) from a
-generator seeded with (seed, i). ``layer.state`` is {'seed', 'position'};
+generator seeded with (seed, i); the transforms draw from another generator
+seeded with (seed, i). ``layer.state`` is {'seed', 'position'};
 ``layer.restore(state)`` continues from it, so a solver resuming at iteration
 k restores position k * iter_size of its training net's data layer.
 """
@@ -38,7 +60,10 @@ import seg_datasets
 
 caffe = backend.load()
 
-COMMON_KEYS = ('split', 'mean', 'tops', 'randomize', 'seed', 'prefetch')
+TRANSFORM_KEYS = ('mask', 'mirror', 'jitter', 'sample', 'sample_stride')
+COMMON_KEYS = ('split', 'mean', 'tops', 'randomize', 'seed', 'prefetch') + TRANSFORM_KEYS
+MASKS = ('fg-only', 'bg-only', 'shape')
+VOID = seg_datasets.VOID
 
 
 def parse_param_str(text, layer, dirs):
@@ -90,16 +115,85 @@ class Order:
         # An unseeded run still gets a seed, so that its state can be saved and restored.
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
 
+    def stream(self, position):
+        """Where this replica's ``position`` lies in the stream all replicas share."""
+        return position * self.world + self.rank
+
     def __call__(self, position):
-        position = position * self.world + self.rank
+        position = self.stream(position)
         if not self.randomize:
             return position % self.n
         return int(np.random.default_rng((self.seed, position)).integers(self.n))
 
 
-def load_position(reader, order, tops, position):
+class Transform:
+    """The transforms of a layer's param_str (see the module docstring) for its ``tops``."""
+
+    def __init__(self, layer, reader, tops, mask=None, mirror=False, jitter=0, sample=1.0, sample_stride=32):
+        require(mask is None or mask in MASKS, layer, 'mask', mask, 'one of %s' % ', '.join(MASKS))
+        require(mask is None or (reader.background is not None and 'label' in tops), layer, 'mask', mask,
+                'used with a "label" top of a dataset with a background class')
+        require(type(mirror) is bool, layer, 'mirror', mirror, 'True or False')
+        require(is_count(jitter), layer, 'jitter', jitter, 'a non-negative integer')
+        require(type(sample) in (int, float) and 0 < sample <= 1, layer, 'sample', sample, 'in (0, 1]')
+        require(is_count(sample_stride) and sample_stride > 0, layer, 'sample_stride', sample_stride,
+                'a positive integer')
+        self.mask, self.mirror, self.jitter = mask, mirror, jitter
+        self.sample, self.stride = sample, sample_stride
+        self.labels = [i for i, t in enumerate(tops) if t in reader.label_classes]
+        self.inputs = [(i, reader.means[t]) for i, t in enumerate(tops) if t not in reader.label_classes]
+        self.label = tops.index('label') if mask else None
+        self.background = reader.background
+
+    def __bool__(self):
+        return bool(self.mask or self.mirror or self.jitter or self.sample < 1)
+
+    def __call__(self, arrays, seed, position):
+        """``arrays`` (C x H x W each) transformed as position ``position`` of a run seeded ``seed``."""
+        rng = np.random.default_rng((seed, position, 1))  # 1: a stream apart from the order's
+        arrays = list(arrays)
+        if self.mask:
+            self.apply_mask(arrays)
+        if self.mirror and rng.random() < 0.5:
+            arrays = [a[:, :, ::-1] for a in arrays]
+        if self.jitter:
+            dy, dx = rng.integers(-self.jitter, self.jitter + 1, size=2)
+            arrays = [translate(a, dy, dx, VOID if i in self.labels else 0) for i, a in enumerate(arrays)]
+        if self.sample < 1:
+            h, w = arrays[0].shape[1:]
+            cells = rng.random((-(-h // self.stride), -(-w // self.stride))) < self.sample
+            drop = ~cells.repeat(self.stride, 0).repeat(self.stride, 1)[:h, :w]
+            for i in self.labels:
+                arrays[i][:, drop] = VOID
+        return arrays
+
+    def apply_mask(self, arrays):
+        """Hide the input pixels ``mask`` does not keep (in place)."""
+        label = arrays[self.label][0]
+        fg = (label != self.background) & (label != VOID)
+        bg = label == self.background
+        for i, mean in self.inputs:
+            x = arrays[i]
+            if self.mask == 'shape':
+                x[...] = np.where(fg, 255 - mean[:, None, None], np.where(bg, -mean[:, None, None], 0))
+            else:
+                x[:, ~(fg if self.mask == 'fg-only' else bg)] = 0
+
+
+def translate(array, dy, dx, fill):
+    """``array`` (C x H x W) moved ``dy`` pixels down and ``dx`` right; uncovered pixels are ``fill``."""
+    h, w = array.shape[1:]
+    dy, dx = int(np.clip(dy, -h, h)), int(np.clip(dx, -w, w))
+    out = np.full_like(array, fill)
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        array[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def load_position(reader, order, tops, transform, position):
     """The arrays fed at ``position``."""
-    return reader.load(reader.ids[order(position)], tops)
+    arrays = reader.load(reader.ids[order(position)], tops)
+    return transform(arrays, order.seed, order.stream(position)) if transform else arrays
 
 
 class Prefetcher:
@@ -186,7 +280,9 @@ class SegDataLayer(caffe.Layer):
         # Training data is split among data-parallel replicas; evaluation is not (rank 0 scores).
         rank, world = shard() if randomize else (0, 1)
         self.order = Order(len(self.reader.ids), randomize, seed, rank, world)
-        self.load = functools.partial(load_position, self.reader, self.order, self.tops)
+        self.transform = Transform(name, self.reader, self.tops, **{k: params[k] for k in TRANSFORM_KEYS
+                                                                      if k in params})
+        self.load = functools.partial(load_position, self.reader, self.order, self.tops, self.transform)
         self.prefetcher = Prefetcher(self.load, depth) if depth else None
         if self.prefetcher:
             weakref.finalize(self, self.prefetcher.close)

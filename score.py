@@ -10,13 +10,22 @@ entry (i, j) counts pixels of class i predicted as j:
 
 Means skip classes whose value is undefined (0 / 0: absent from the ground truth,
 and for IU also never predicted).
+
+As a command, scores trained weights on the split a net's data layer reads,
+optionally with data-layer options such as the input masking of the paper's
+Table 8 (docs/training-options.md):
+
+    python score.py voc-fcn32s/val.prototxt weights.caffemodel --data "{'mask': 'fg-only'}"
 """
+import argparse
 import datetime
 import os
 import sys
+import tempfile
 
 import numpy as np
 
+import backend
 import vis
 
 SUMMARY = (('overall_acc', 'overall acc'), ('mean_acc', 'mean acc'),
@@ -216,3 +225,51 @@ def report(result, iteration, layer, gt, images, per_class=False, names=None):
             row = (width, name, result['iu'][c], result['acc'][c], hist[c].sum())
             lines.append('    %-*s  %6.4f  %6.4f  %10d' % row)
     return '\n'.join(lines)
+
+
+def main(argv=None):
+    from nets.data import data_options  # imports torchcaffe: here, not when training imports score
+    p = argparse.ArgumentParser(description='Score trained weights on the split a net\'s data layer reads.')
+    p.add_argument('net', help='a net with a data layer of layers.py, e.g. voc-fcn32s/val.prototxt')
+    p.add_argument('weights', help='the caffemodel to score')
+    p.add_argument('--data', type=data_options, default=None, metavar='DICT',
+                   help="options merged into the data layer's param_str, e.g. \"{'mask': 'bg-only'}\"")
+    p.add_argument('--heads', nargs='+', default=['score:label'], metavar='SCORE:LABEL',
+                   help='score blob and ground truth blob of each head')
+    p.add_argument('--exclude', nargs='+', type=int, default=None, metavar='CLASS',
+                   help='classes left out of a second set of means, e.g. 0: mean IU without background '
+                        '(Table 8)')
+    p.add_argument('--save', default=None, help='directory for the predicted label PNGs')
+    p.add_argument('--data-root', default=None, help='datasets directory (default: $FCN_DATA_ROOT or data/)')
+    p.add_argument('--gpu', type=int, default=None, help='GPU id (default: CPU)')
+    backend.add_argument(p)
+    args = p.parse_args(argv)
+    if args.data_root:
+        os.environ['FCN_DATA_ROOT'] = os.path.abspath(args.data_root)
+    caffe = backend.load(args.backend)
+    if args.gpu is not None:
+        caffe.set_device(args.gpu)
+        caffe.set_mode_gpu()
+    net = data_net(caffe, args.net, args.weights, args.data)
+    heads = [tuple(h.split(':', 1)) for h in args.heads]
+    do_seg_tests(net, os.path.basename(args.weights), args.save, list(net.layers[0].reader.ids), heads,
+                 args.exclude)
+
+
+def data_net(caffe, path, weights, options):
+    """The TEST net at ``path`` with ``weights``, its data layer given ``options`` (a dict or None)."""
+    from nets.data import with_data_options
+    from torchcaffe.formats import prototxt, read_net
+    if not options:
+        return caffe.Net(path, weights, caffe.TEST)
+    fd, tmp = tempfile.mkstemp(suffix='.prototxt')
+    os.close(fd)
+    try:
+        prototxt.write(tmp, with_data_options(read_net(path), options))
+        return caffe.Net(tmp, weights, caffe.TEST)
+    finally:
+        os.unlink(tmp)
+
+
+if __name__ == '__main__':
+    main()

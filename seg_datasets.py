@@ -104,6 +104,8 @@ class Dataset:
     readme = ''        # data/<dataset>/README.md, named in every error
     tops = ('data', 'label')
     default_means = {'data': VOC_MEAN}  # per input; the first is the RGB image
+    label_classes = {}  # label tops and their numbers of classes; the other tops are inputs
+    background = None   # the background class, where the classes have one
 
     def __init__(self, split_file, mean=None):
         self.means = self.parse_means(mean)
@@ -229,6 +231,7 @@ class VOC(Dataset):
 
     name, readme = 'PASCAL VOC', 'data/pascal/README.md'
     num_classes = 21
+    label_classes, background = {'label': num_classes}, 0
 
     def __init__(self, voc_dir, split, mean=None):
         root = self.directory(voc_dir)
@@ -246,6 +249,7 @@ class SBD(Dataset):
 
     name, readme = 'SBD', 'data/sbdd/README.md'
     num_classes = 21
+    label_classes, background = {'label': num_classes}, 0
 
     def __init__(self, sbdd_dir, split, mean=None):
         root = self.directory(sbdd_dir)
@@ -269,6 +273,7 @@ class NYUD(Dataset):
     tops = ('color', 'label')
     default_means = {'color': NYUD_MEAN, 'hha': NYUD_HHA_MEAN, 'depth': (NYUD_LOG_DEPTH_MEAN,)}
     num_classes = 40
+    label_classes = {'label': num_classes}
 
     def __init__(self, nyud_dir, split, mean=None):
         root = self.directory(nyud_dir)
@@ -302,6 +307,7 @@ class SIFTFlow(Dataset):
     name, readme = 'SIFT Flow', 'data/sift-flow/README.md'
     tops = ('data', 'sem', 'geo')
     default_means = {'data': SIFTFLOW_MEAN}
+    label_classes = {'sem': 33, 'geo': 3}
     subdir = 'spatial_envelope_256x256_static_8outdoorcategories'
 
     def __init__(self, siftflow_dir, split, mean=None):
@@ -323,6 +329,7 @@ class PASCALContext(Dataset):
 
     name, readme = 'PASCAL-Context', 'data/pascal-context/README.md'
     default_means = {'data': CONTEXT_MEAN}
+    label_classes, background = {'label': 60}, 0  # the 59 classes and background
 
     def __init__(self, context_dir, voc_dir, split, mean=None):
         context = self.directory(context_dir)

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 import backend
+from nets.data import data_options
 from seg_datasets import DataError
 from torchcaffe.errors import CaffeError
 
@@ -115,12 +116,17 @@ def parse_args(description, argv):
     p.add_argument('--out', default=None, help='snapshots, log and curve (default: <experiment>/snapshot)')
     p.add_argument('--display', type=int, default=None, help='log the loss every N iterations')
     p.add_argument('--seed', type=int, default=None, help='random seed of fillers and dropout')
+    p.add_argument('--train-data', type=data_options, default=None, metavar='DICT',
+                   help="options merged into the training data layer's param_str, e.g. \"{'mirror': True, "
+                        "'jitter': 32}\" (docs/training-options.md); 'sample' also multiplies iter_size by 1/sample")
+    p.add_argument('--score-data', type=data_options, default=None, metavar='DICT',
+                   help="options merged into the scoring (test) data layer's param_str, e.g. \"{'mask': 'fg-only'}\"")
     return p.parse_args(argv)
 
 
-def solver_file(source, out, snapshot_every):
+def solver_file(source, out, snapshot_every, train_data=None, score_data=None):
     """A copy of solver prototxt ``source`` with absolute paths (relative ones start at its
-    directory) and our snapshot schedule; returns (path, param, snapshot interval)."""
+    directory), data options and our snapshot schedule; returns (path, param, snapshot interval)."""
     from torchcaffe.formats import prototxt, read_solver
     param = read_solver(source)
     here = os.path.dirname(os.path.abspath(source))
@@ -129,6 +135,7 @@ def solver_file(source, out, snapshot_every):
             setattr(param, field, os.path.join(here, getattr(param, field)))
     for i, name in enumerate(param.test_net):
         param.test_net[i] = os.path.join(here, name)
+    set_data_options(param, train_data, score_data)
     schedule = snapshot_every if snapshot_every is not None else param.snapshot
     param.snapshot = 0  # the driver snapshots, so scoring and snapshots share one schedule
     param.snapshot_prefix = os.path.join(out, 'train')  # <out>/train_iter_N.caffemodel for every experiment
@@ -136,6 +143,31 @@ def solver_file(source, out, snapshot_every):
     os.close(fd)
     prototxt.write(path, param)
     return path, param, schedule
+
+
+def set_data_options(param, train_data, score_data):
+    """Inline the solver's nets with data options merged into their data layers.
+
+    Loss sampling keeps each cell with probability p, so iter_size grows by 1/p
+    (rounded) to keep the effective batch size, as in the paper (section 4.4).
+    """
+    from nets.data import with_data_options
+    from torchcaffe.formats import read_net
+    if train_data:
+        if not param.HasField('train_net'):
+            sys.exit('--train-data needs a solver with train_net')
+        param.train_net_param.CopyFrom(with_data_options(read_net(param.train_net), train_data))
+        param.ClearField('train_net')
+        p = train_data.get('sample', 1)
+        if not (type(p) in (int, float) and 0 < p <= 1):
+            sys.exit("--train-data: 'sample' must be a probability in (0, 1], got %r" % (p,))
+        param.iter_size = max(1, round(param.iter_size / p))
+    if score_data:
+        for path in param.test_net:
+            param.test_net_param.add().CopyFrom(with_data_options(read_net(path), score_data))
+        param.ClearField('test_net')
+    if train_data or score_data:
+        print('data options: train %s, score %s; iter_size %d' % (train_data, score_data, param.iter_size))
 
 
 class Log:
@@ -252,7 +284,8 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
     os.makedirs(out, exist_ok=True)
     score_every = score_every if args.score_every is None else args.score_every
     source = args.solver or os.path.join(experiment, 'solver.prototxt')
-    path, param, snapshot_every = solver_file(source, out, args.snapshot_every)
+    path, param, snapshot_every = solver_file(source, out, args.snapshot_every, args.train_data,
+                                              args.score_data)
     snapshot_every = snapshot_every or score_every
     try:
         solver = caffe.get_solver(path)

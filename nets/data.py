@@ -4,6 +4,9 @@ Training and evaluation nets read data through the Python layers of the reposito
 ``layers.py``; their ``param_str`` is a Python dict literal whose dataset paths are
 relative to the data root given to solve.py. Deploy nets take Input layers instead.
 """
+import argparse
+import ast
+
 from torchcaffe.errors import NetError
 from torchcaffe.net_spec import layers as L
 from torchcaffe.proto import caffe_pb2
@@ -41,15 +44,16 @@ def input_shapes(height, width, batch=1):
 
 
 def with_inputs(net, shapes):
-    """A copy of NetParameter ``net`` whose Python layers are Input layers.
+    """A copy of NetParameter ``net`` whose Python data layers are Input layers.
 
-    Each Python layer keeps its name and tops and gets the shapes ``shapes[top]``;
-    nets with real data layers can then be instantiated without data.
+    Each data layer keeps its name and tops and gets the shapes ``shapes[top]``;
+    nets with real data layers can then be instantiated without data. Other
+    Python layers (the loss variants of losses.py) stay.
     """
     out = caffe_pb2.NetParameter()
     out.CopyFrom(net)
     for layer in out.layer:
-        if layer.type != 'Python':
+        if layer.type != 'Python' or layer.python_param.module != DATA_MODULE:
             continue
         missing = [top for top in layer.top if top not in shapes]
         if missing:
@@ -59,4 +63,34 @@ def with_inputs(net, shapes):
         for top in layer.top:
             replacement.input_param.shape.add(dim=shapes[top])
         layer.CopyFrom(replacement)
+    return out
+
+
+def data_options(text):
+    """A command line's data-layer options: a dict literal such as "{'mirror': True}" (argparse type)."""
+    try:
+        options = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        options = None
+    if not isinstance(options, dict):
+        raise argparse.ArgumentTypeError("expected a dict literal such as \"{'mirror': True}\", got %r" % text)
+    return options
+
+
+def with_data_options(net, options):
+    """A copy of NetParameter ``net`` with ``options`` merged into its data layers' ``param_str``.
+
+    The layers check the keys and values when the net is built.
+    """
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    found = False
+    for layer in out.layer:
+        if layer.type == 'Python' and layer.python_param.module == DATA_MODULE:
+            params = ast.literal_eval(layer.python_param.param_str)
+            params.update(options)
+            layer.python_param.param_str = repr(params)
+            found = True
+    if not found:
+        raise NetError("net '%s' has no data layer of %s.py to take %s" % (net.name, DATA_MODULE, options))
     return out

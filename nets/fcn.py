@@ -10,10 +10,11 @@ from torchcaffe.coord_map import crop
 from torchcaffe.net_spec import layers as L, params as P
 
 from . import vgg
-from .blocks import FIXED, score, seg_loss, upsample
+from .blocks import FIXED, class_targets, score, seg_loss, sigmoid_loss, upsample
 
 # At-once training scales the skips so they start on par with the coarse scores.
 AT_ONCE_SCALES = {'pool4': 0.01, 'pool3': 0.0001}
+LOSSES = ('softmax', 'sigmoid', 'null')
 
 
 def _skip(n, coarse, pool, nclass, suffix, scale):
@@ -55,13 +56,45 @@ def head(n, top, data, nclass, stride=32, suffix='', at_once=False, kernel=None)
     return n['score' + s]
 
 
-def vgg16_fcn(n, nclass, stride=32, at_once=False, deploy=False):
+def null_background(n, scores):
+    """``score``: a constant zero for class 0, the background, then the foreground ``scores``.
+
+    The zero is a 1x1 convolution whose weights are zero and never learn (lr_mult 0),
+    so inference takes the background wherever every foreground score is negative.
+    """
+    n.score_bg = L.Convolution(scores, num_output=1, kernel_size=1, bias_term=False,
+                               weight_filler=dict(type='constant', value=0),
+                               param=[dict(lr_mult=0, decay_mult=0)])
+    n.score = L.Concat(n.score_bg, scores)
+    return n.score
+
+
+def vgg16_fcn(n, nclass, stride=32, at_once=False, deploy=False, loss='softmax', class_weights=None):
     """The FCN-VGG16 net on tops ``data`` (and ``label``) of ``n``: trunk, head, loss.
 
-    ``deploy`` leaves out dropout and the loss.
+    ``deploy`` leaves out dropout and the loss. ``loss`` (paper, sections 4.4 and 6.1):
+    'softmax' (FCN's, optionally with ``class_weights``), 'sigmoid' (sigmoid
+    cross-entropy, each class scored independently), or 'null' (the null background
+    model: the head scores the foreground classes, ``score_fg``, with a sigmoid loss;
+    the background's score is a constant zero).
     """
+    if loss not in LOSSES:
+        raise ValueError('loss must be one of %s, not %r' % (', '.join(LOSSES), loss))
+    if class_weights is not None and (loss != 'softmax' or len(class_weights) != nclass):
+        raise ValueError('class_weights: one per class (%d) of the softmax loss' % nclass)
     top = vgg.trunk(n, n.data, dropout_ratio=None if deploy else 0.5)
-    head(n, top, n.data, nclass, stride, at_once=at_once)
+    if loss == 'null':
+        null_background(n, head(n, top, n.data, nclass - 1, stride, '_fg', at_once))
+    else:
+        head(n, top, n.data, nclass, stride, at_once=at_once)
     if not deploy:
-        n.loss = seg_loss(n.score, n.label)
+        n.loss = _loss(n, nclass, loss, class_weights)
     return n.to_proto()
+
+
+def _loss(n, nclass, loss, class_weights):
+    """The loss of ``vgg16_fcn`` on ``n.label``."""
+    if loss == 'softmax':
+        return seg_loss(n.score, n.label, class_weights=class_weights)
+    n.targets = class_targets(n.label, nclass, null_background=loss == 'null')
+    return sigmoid_loss(n.score_fg if loss == 'null' else n.score, n.targets)

@@ -19,8 +19,9 @@ def inputs(n, split):
                     mean=MEAN, seed=1337)
 
 
-def fcn_vgg16(split, stride=32):
-    """FCN-32s, 16s or 8s (``stride``) on VGG16."""
+def fcn_vgg16(split, stride=32, loss='softmax', class_weights=None):
+    """FCN-32s, 16s or 8s (``stride``) on VGG16; ``loss`` and ``class_weights``: see fcn.vgg16_fcn."""
     n = NetSpec()
     inputs(n, split)
-    return fcn.vgg16_fcn(n, CLASSES, stride, deploy=split == 'deploy')
+    return fcn.vgg16_fcn(n, CLASSES, stride, deploy=split == 'deploy', loss=loss,
+                         class_weights=class_weights)

@@ -23,11 +23,14 @@ def inputs(n, split):
                 **{key: directory, 'split': split, 'mean': MEAN, 'seed': 1337})
 
 
-def fcn_vgg16(split, stride=32, at_once=False):
-    """FCN-32s, 16s or 8s (``stride``) on VGG16; ``at_once`` scales the skips."""
+def fcn_vgg16(split, stride=32, at_once=False, loss='softmax', class_weights=None):
+    """FCN-32s, 16s or 8s (``stride``) on VGG16; ``at_once`` scales the skips.
+
+    ``loss`` and ``class_weights``: see fcn.vgg16_fcn.
+    """
     n = NetSpec()
     inputs(n, split)
-    return fcn.vgg16_fcn(n, CLASSES, stride, at_once, deploy=split == 'deploy')
+    return fcn.vgg16_fcn(n, CLASSES, stride, at_once, split == 'deploy', loss, class_weights)
 
 
 def _single_stream(n, top, split, kernel, normalize=False):
