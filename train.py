@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -22,7 +21,8 @@ import numpy as np
 import backend
 from nets.data import data_options
 from seg_datasets import DataError
-from torchcaffe.errors import CaffeError
+from torchcaffe.errors import CaffeError, FormatError, SolverError
+from torchcaffe.formats.atomic import atomic_write
 
 EXPECTED = (DataError, CaffeError, FileNotFoundError)
 REPO = os.path.dirname(os.path.abspath(__file__))
@@ -125,8 +125,9 @@ def parse_args(description, argv):
 
 
 def solver_file(source, out, snapshot_every, train_data=None, score_data=None):
-    """A copy of solver prototxt ``source`` with absolute paths (relative ones start at its
-    directory), data options and our snapshot schedule; returns (path, param, snapshot interval)."""
+    """<out>/solver.prototxt: solver prototxt ``source`` with absolute paths (relative ones
+    start at its directory), data options and our snapshot schedule, kept because the
+    solver's errors name it; returns (path, param, snapshot interval)."""
     from torchcaffe.formats import prototxt, read_solver
     param = read_solver(source)
     here = os.path.dirname(os.path.abspath(source))
@@ -139,8 +140,7 @@ def solver_file(source, out, snapshot_every, train_data=None, score_data=None):
     schedule = snapshot_every if snapshot_every is not None else param.snapshot
     param.snapshot = 0  # the driver snapshots, so scoring and snapshots share one schedule
     param.snapshot_prefix = os.path.join(out, 'train')  # <out>/train_iter_N.caffemodel for every experiment
-    fd, path = tempfile.mkstemp(suffix='.prototxt', prefix='solver-', dir=out)
-    os.close(fd)
+    path = os.path.join(out, 'solver.prototxt')
     prototxt.write(path, param)
     return path, param, schedule
 
@@ -211,10 +211,13 @@ def weighted_loss(net):
 
 
 def first_nonfinite(net):
-    for name, blob in net.blobs.items():
-        if not np.all(np.isfinite(blob.data)):
-            return name
-    return None
+    """Which layer's top holds a non-finite value after the last forward."""
+    for layer, tops in net.top_names.items():
+        for top in tops:
+            if not np.all(np.isfinite(net.blobs[top].data)):
+                return "the first non-finite top is '%s' of layer '%s' (%s)" % (
+                    top, layer, net.layer_dict[layer].type)
+    return 'no top is non-finite'
 
 
 def weight_files(sources, weights):
@@ -247,6 +250,40 @@ def data_layer(net):
     """The net's Python data layer object, if it can report and restore its position."""
     layer = net.layers[0]
     return layer if hasattr(layer, 'restore') and hasattr(layer, 'state') else None
+
+
+def snapshot(solver, param, window):
+    """The solver's snapshot, after ``<prefix>_iter_N.train.json``: what this driver needs
+    to continue exactly as if never stopped, the data layer's state (its seed too, drawn
+    at setup when the net gives none) and the losses since the last log line."""
+    layer = data_layer(solver.net)
+    state = {'iter': solver.iter, 'data': layer.state if layer else None, 'window': window}
+    path = '%s_iter_%d.train.json' % (param.snapshot_prefix, solver.iter)
+    try:
+        atomic_write(path, json.dumps(state).encode())
+    except OSError as e:
+        raise SolverError("iteration %d: cannot write snapshot '%s': %s"
+                          % (solver.iter, path, e.strerror or e)) from None
+    solver.snapshot()  # its solverstate is written last: a run resumes from complete files
+
+
+def resume(solver, param, state_file):
+    """Restore ``state_file`` and the driver's state beside it; return the loss window."""
+    solver.restore(state_file)
+    path = os.path.splitext(state_file)[0] + '.train.json'
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except FileNotFoundError:  # written by another driver: the data position follows from iter
+        state = {'data': None, 'window': []}
+    except ValueError as e:
+        raise FormatError('%s: not a training state (JSON): %s' % (path, e)) from None
+    if not isinstance(state, dict) or state.get('iter', solver.iter) != solver.iter:
+        raise FormatError('%s: not the training state of %s' % (path, state_file))
+    layer = data_layer(solver.net)
+    if layer is not None:  # continue the data order where the snapshot was taken
+        layer.restore(state.get('data') or dict(layer.state, position=solver.iter * param.iter_size))
+    return state.get('window', [])
 
 
 def main(experiment, sources, heads=(('score', 'label'),), score_every=4000, exclude=None,
@@ -283,22 +320,20 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
     out = os.path.abspath(args.out or os.path.join(experiment, 'snapshot'))
     os.makedirs(out, exist_ok=True)
     score_every = score_every if args.score_every is None else args.score_every
+    if rank == 0:
+        for partial in glob.glob(os.path.join(out, '.train_iter_*')):  # a killed run's unfinished writes
+            os.remove(partial)
     source = args.solver or os.path.join(experiment, 'solver.prototxt')
     path, param, snapshot_every = solver_file(source, out, args.snapshot_every, args.train_data,
                                               args.score_data)
     snapshot_every = snapshot_every or score_every
-    try:
-        solver = caffe.get_solver(path)
-    finally:
-        os.unlink(path)
+    solver = caffe.get_solver(path)
     if args.display is not None:
         param.display = args.display
     log = Log(out) if rank == 0 else None
+    window = []
     if args.resume:
-        solver.restore(args.resume)
-        layer = data_layer(solver.net)
-        if layer is not None:  # continue the data order where the snapshot was taken
-            layer.restore(dict(layer.state, position=solver.iter * param.iter_size))
+        window = resume(solver, param, args.resume)
         if log:
             log.truncate(solver.iter)
         print('resumed from %s at iteration %d' % (args.resume, solver.iter))
@@ -309,11 +344,13 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
     if world > 1:
         parallel.attach(solver)
     train(caffe, solver, param, log, args.iters or param.max_iter, score_every, snapshot_every,
-          heads, exclude, param.display or 20)
+          heads, exclude, param.display or 20, window, path)
 
 
-def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, exclude, display):
-    """Step to ``iters``, logging, scoring and snapshotting on schedule.
+def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, exclude, display,
+          window, source):
+    """Step to ``iters``, logging, scoring and snapshotting on schedule; ``window`` holds the
+    losses since the last log line (of the run resumed), ``source`` the solver file.
 
     Without a ``log`` (data-parallel replicas other than rank 0) it only steps.
     """
@@ -322,14 +359,15 @@ def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, 
             solver.step(1)
         return
     import score
-    window, start = [], time.time()
+    start = time.time()
     dataset, saved = None, None
     while solver.iter < iters:
         solver.step(1)
         loss = weighted_loss(solver.net)
-        if not np.isfinite(loss):
-            sys.exit('iteration %d: the loss is %s (first non-finite blob: %s); the last snapshot is intact'
-                     % (solver.iter, loss, first_nonfinite(solver.net)))
+        if not np.isfinite(loss):  # Caffe's solver updates anyway: stop before a snapshot of that
+            raise SolverError('%s: iteration %d: the loss is %s; %s. Training stopped; the last '
+                              'snapshot is intact' % (source, solver.iter - 1, loss,
+                                                     first_nonfinite(solver.net)))
         window.append(loss)
         it = solver.iter
         if it % display == 0 or it == iters:
@@ -345,10 +383,10 @@ def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, 
             log.write(iter=it, scores={layer: summary(m) for layer, m in result.items()})
             log.plot()
         if snapshot_every and it % snapshot_every == 0:
-            solver.snapshot()
+            snapshot(solver, param, window)
             saved = it
     if saved != solver.iter:  # like Caffe's snapshot_after_train: the last weights are kept
-        solver.snapshot()
+        snapshot(solver, param, window)
     log.plot()
     print('log: %s\ncurve: %s' % (log.path, log.curve))
 

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import torchcaffe as caffe
 from torchcaffe.errors import FormatError, SolverError
@@ -19,6 +20,9 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+SNAPSHOT_FILES = ('caffemodel', 'rngstate', 'solverstate')  # in the order they are written
+
+
 def read_state(path):
     return binaryproto.read(path, caffe_pb2.SolverState)
 
@@ -27,8 +31,8 @@ def test_names_interval_and_relative_learned_net(workdir):
     os.mkdir('out')
     solver = caffe.get_solver(tinynet.write(workdir, snapshot=2, snapshot_prefix='"out/snap"'))
     solver.step(5)
-    assert sorted(os.listdir('out')) == ['snap_iter_2.caffemodel', 'snap_iter_2.solverstate',
-                                         'snap_iter_4.caffemodel', 'snap_iter_4.solverstate']
+    assert sorted(os.listdir('out')) == ['snap_iter_%d.%s' % (i, ext) for i in (2, 4)
+                                         for ext in SNAPSHOT_FILES]
     state = read_state('out/snap_iter_4.solverstate')
     assert state.learned_net == 'out/snap_iter_4.caffemodel'   # as written, like Caffe
     assert (state.iter, state.current_step, len(state.history)) == (4, 0, 3)
@@ -42,12 +46,12 @@ def test_solve_snapshots_after_train_once(workdir):
     solver.solve()
     assert solver.iter == 5
     assert sorted(f for f in os.listdir('.') if f.startswith('snap')) == [
-        'snap_iter_%d.%s' % (i, ext) for i in (2, 4, 5) for ext in ('caffemodel', 'solverstate')]
+        'snap_iter_%d.%s' % (i, ext) for i in (2, 4, 5) for ext in SNAPSHOT_FILES]
     solver = caffe.get_solver(tinynet.write(workdir, snapshot=2, max_iter=4,
                                             snapshot_prefix='"again"'))
     solver.solve()   # iteration 4 is a snapshot iteration already: no second write
     assert sorted(f for f in os.listdir('.') if f.startswith('again')) == [
-        'again_iter_%d.%s' % (i, ext) for i in (2, 4) for ext in ('caffemodel', 'solverstate')]
+        'again_iter_%d.%s' % (i, ext) for i in (2, 4) for ext in SNAPSHOT_FILES]
 
 
 def test_default_prefix_is_the_solver_file_stem(workdir):
@@ -81,29 +85,29 @@ def failing_fsync(calls_before_failure):
     return fsync
 
 
-@pytest.mark.parametrize('failing_file', ['caffemodel', 'solverstate'])
+@pytest.mark.parametrize('failing_file', SNAPSHOT_FILES)
 def test_failed_write_leaves_previous_snapshot_intact(workdir, monkeypatch, failing_file):
     solver = caffe.get_solver(tinynet.write(workdir))
     solver.step(2)
     solver.snapshot()
     good = {f: (workdir / f).read_bytes() for f in os.listdir('.') if f.startswith('snap')}
-    assert sorted(good) == ['snap_iter_2.caffemodel', 'snap_iter_2.solverstate']
+    assert sorted(good) == ['snap_iter_2.%s' % ext for ext in SNAPSHOT_FILES]
     solver.net.params['conv'][0].data[...] += 1   # the next snapshot would differ
+    torch.manual_seed(1)   # ... and so would the random generator state
 
-    # the model file is synced first (then its directory), the state next
+    # each file is synced, then its directory: two fsyncs per file, in SNAPSHOT_FILES order
     with monkeypatch.context() as patch:
-        patch.setattr(atomic.os, 'fsync', failing_fsync(0 if failing_file == 'caffemodel' else 2))
+        patch.setattr(atomic.os, 'fsync', failing_fsync(2 * SNAPSHOT_FILES.index(failing_file)))
         with pytest.raises(SolverError, match=r"iteration 2: cannot write snapshot "
                                               r"'snap_iter_2.%s': No space left" % failing_file):
             solver.snapshot()   # the same names: an overwrite in place would corrupt them
     leftovers = sorted(f for f in os.listdir('.') if f.startswith(('snap', '.snap')))
-    if failing_file == 'caffemodel':
-        assert leftovers == sorted(good)
-        assert all((workdir / f).read_bytes() == data for f, data in good.items())
-    else:   # a new model, the old state: the state never names a missing or partial model
-        assert leftovers == sorted(good)
-        assert (workdir / 'snap_iter_2.solverstate').read_bytes() == good['snap_iter_2.solverstate']
-        assert (workdir / 'snap_iter_2.caffemodel').read_bytes() != good['snap_iter_2.caffemodel']
+    assert leftovers == sorted(good)
+    # the files before the failing one are new, it and those after it are the old ones:
+    # the solverstate, written last, never names a newer model or generator state
+    written = SNAPSHOT_FILES[:SNAPSHOT_FILES.index(failing_file)]
+    for f, data in good.items():
+        assert ((workdir / f).read_bytes() == data) != f.endswith(written), f
 
 
 def test_unwritable_snapshot_prefix(workdir):
@@ -164,3 +168,35 @@ def test_restore_reads_history_iter_and_step(workdir):
     assert np.abs(other._history[0].data).max() > 0   # conv's momentum (fixed's stays 0)
     for a, b in zip(solver.net.learnable_params, other.net.learnable_params):
         assert np.array_equal(a.data, b.data)
+
+
+DROPOUT_NET = tinynet.NET.replace('layer { name: "fixed"', 'layer { name: "drop" type: "Dropout" '
+                                  'bottom: "conv" top: "conv" }\nlayer { name: "fixed"')
+
+
+def test_resume_continues_the_dropout_masks_from_the_rngstate(workdir):
+    straight = caffe.get_solver(tinynet.write(workdir, DROPOUT_NET, snapshot=2))
+    straight.step(4)
+
+    def resumed():
+        solver = caffe.get_solver(tinynet.write(workdir, DROPOUT_NET, snapshot_prefix='"b"'))
+        solver.net.layers[0].count = 2   # the data layer where the straight run was
+        solver.restore('snap_iter_2.solverstate')
+        solver.step(2)
+        return [np.array_equal(a.data, b.data)
+                for a, b in zip(straight.net.learnable_params, solver.net.learnable_params)]
+    assert all(resumed())
+    os.remove('snap_iter_2.rngstate')   # a snapshot of Caffe's: masks drawn anew from the seed
+    assert not all(resumed())
+
+
+def test_bad_rngstate_is_a_format_error(workdir):
+    solver = caffe.get_solver(tinynet.write(workdir))
+    solver.snapshot()
+    raw = (workdir / 'snap_iter_0.rngstate').read_bytes()
+    (workdir / 'snap_iter_0.rngstate').write_bytes(raw[:-1])
+    with pytest.raises(FormatError, match='snap_iter_0.rngstate: truncated rngstate file'):
+        solver.restore('snap_iter_0.solverstate')
+    (workdir / 'snap_iter_0.rngstate').write_bytes(b'\x80' + raw[1:])
+    with pytest.raises(FormatError, match='snap_iter_0.rngstate: not a torchcaffe rngstate file'):
+        solver.restore('snap_iter_0.solverstate')

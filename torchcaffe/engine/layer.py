@@ -6,6 +6,8 @@ every pass and ``backward`` when the net needs it. Bottoms and tops are lists
 of Blobs. Like Caffe, ``backward`` overwrites bottom diffs and accumulates
 parameter diffs (the solver clears them).
 """
+import difflib
+
 import numpy as np
 
 from ..errors import NetError
@@ -27,8 +29,18 @@ def create(param, phase, device):
     """Instantiate the layer described by LayerParameter ``param``."""
     cls = REGISTRY.get(param.type)
     if cls is None:
-        raise NetError("layer '%s': unknown layer type '%s'" % (param.name, param.type))
+        raise NetError("layer '%s': unknown layer type '%s' (%s)"
+                       % (param.name, param.type, _type_hint(param.type)))
     return cls(param, phase, device)
+
+
+def _type_hint(name):
+    """The registered type ``name`` most likely misspells, else the list of types."""
+    by_lower = {t.lower(): t for t in REGISTRY}
+    close = difflib.get_close_matches(name.lower(), by_lower, n=1)
+    if close:
+        return "did you mean '%s'? types are case-sensitive" % by_lower[close[0]]
+    return 'known types: %s' % ', '.join(sorted(REGISTRY))
 
 
 class Layer:

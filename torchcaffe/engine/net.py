@@ -451,7 +451,8 @@ class Net:
                 continue
             target = self._layers[self._layer_index[src.name]].blobs
             if len(target) != len(src.blobs):
-                raise NetError("%s: layer '%s' has %d parameter blobs, the net's layer %d"
+                raise NetError("%s: layer '%s' has %d parameter blobs, the net's layer %d "
+                               "(rename the layer to learn it from scratch)"
                                % (where, src.name, len(src.blobs), len(target)))
             for j, (t, s) in enumerate(zip(target, src.blobs)):
                 if not shape_equals(s, t.shape):

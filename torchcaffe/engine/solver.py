@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import CaffeError, SolverError
-from ..formats import binaryproto, read_net, read_solver
+from ..formats import binaryproto, read_net, read_solver, rngstate
 from ..formats.upgrade import upgrade_solver
 from ..proto import caffe_pb2
 from . import device
@@ -286,30 +286,34 @@ class Solver:
         return '%s_iter_%d%s' % (self._param.snapshot_prefix, self.iter, extension)
 
     def snapshot(self):
-        """Write ``<prefix>_iter_N.caffemodel``, then ``.solverstate`` (each atomically).
+        """Write ``<prefix>_iter_N.caffemodel``, ``.rngstate``, then ``.solverstate``
+        (each atomically).
 
-        The model goes first, so a solverstate never names a model that is missing or
-        partly written; a failed write raises SolverError and leaves older files intact.
-        Non-finite weights are refused: the last good snapshot stays the last one.
+        The solverstate goes last, so it never names a model that is missing or partly
+        written, and its random generator states are there when it is; a failed write
+        raises SolverError and leaves older files intact. Non-finite weights are
+        refused: the last good snapshot stays the last one.
         """
         self._check_snapshot_format()
         _check_finite_params(self)
         model = self._snapshot_filename('.caffemodel')
         info('Snapshotting to binary proto file %s' % model)
-        self._write(model, self.net.to_proto(self._param.snapshot_diff))
+        self._write(binaryproto.write, model, self.net.to_proto(self._param.snapshot_diff))
+        self._write(rngstate.write, self._snapshot_filename('.rngstate'), rngstate.capture())
         state = self._snapshot_filename('.solverstate')
         info('Snapshotting solver state to binary proto file %s' % state)
-        self._write(state, self._state_proto(model))
+        self._write(binaryproto.write, state, self._state_proto(model))
 
-    def _write(self, path, message):
+    def _write(self, write, path, content):
         try:
-            binaryproto.write(path, message)
+            write(path, content)
         except OSError as e:
             raise self.error("iteration %d: cannot write snapshot '%s': %s"
                              % (self.iter, path, e.strerror or e)) from None
 
     def restore(self, state_file):
-        """Continue from a .solverstate: iter, current_step, history and its learned_net.
+        """Continue from a .solverstate: iter, current_step, history, its learned_net
+        and the random generator states of the .rngstate beside it.
 
         ``learned_net`` is opened as written in the file, i.e. relative to the working
         directory (Caffe's RestoreSolverStateFromBinaryProto does the same).
@@ -328,6 +332,17 @@ class Solver:
         self.iter = state.iter
         self.current_step = state.current_step
         self._restore_history(state)
+        self._restore_rng(path)
+
+    def _restore_rng(self, state_file):
+        """Continue torch's random draws (Dropout masks) from the snapshot's .rngstate,
+        when it has one: without it the masks differ from the uninterrupted run's."""
+        stem = state_file[:-len('.solverstate')] if state_file.endswith('.solverstate') else state_file
+        path = stem + '.rngstate'
+        if os.path.exists(path):
+            rngstate.apply(rngstate.read(path))
+        else:
+            info('No %s: random draws (Dropout) restart from the seed' % path)
 
     def _state_proto(self, model_filename):
         """The SolverState message of this solver, naming ``model_filename``."""

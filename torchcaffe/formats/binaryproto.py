@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError
 from ..errors import FormatError
 from ..proto import caffe_pb2
 from .atomic import atomic_write
+from .prototxt import is_repeated
 
 # Fields of which every real file of that kind has at least one. Caffe's Net::ToProto
 # writes every layer, parameterless ones too, so a caffemodel without layers is not one.
@@ -67,6 +68,33 @@ def _kind_problem(message):
         return 'it has no layers'
     if not message.ListFields():
         return 'it holds no %s fields' % name
+    bad = _non_utf8_string(message)
+    if bad:
+        return 'its string field %s is not UTF-8' % bad
+    return None
+
+
+def _non_utf8_string(message, path=''):
+    """The path of a string field holding bytes that are not UTF-8, or None.
+
+    Protobuf does not check proto2 strings on parsing: it hands such a field out as
+    bytes, which fail later wherever a str is needed. BlobProtos hold no strings:
+    their floats are skipped.
+    """
+    for field in message.DESCRIPTOR.fields:
+        repeated = is_repeated(field)
+        if not (len(getattr(message, field.name)) if repeated else message.HasField(field.name)):
+            continue
+        where = '%s%s' % (path, field.name)
+        values = getattr(message, field.name) if repeated else [getattr(message, field.name)]
+        if field.type == field.TYPE_STRING:
+            if any(isinstance(v, bytes) for v in values):
+                return where
+        elif field.type == field.TYPE_MESSAGE and field.message_type.name != 'BlobProto':
+            for i, value in enumerate(values):
+                bad = _non_utf8_string(value, '%s[%d].' % (where, i) if repeated else where + '.')
+                if bad:
+                    return bad
     return None
 
 

@@ -24,7 +24,8 @@ class Eltwise(Layer):
     def reshape(self, bottom, top):
         for i, b in enumerate(bottom[1:], 1):
             if b.shape != bottom[0].shape:
-                raise self.error('bottom %d has shape %s, bottom 0 has %s' % (i, b.shape, bottom[0].shape))
+                raise self.error('bottom %d has shape %s, bottom 0 has %s: Eltwise needs equal shapes '
+                                 '(crop the larger one with a Crop layer)' % (i, b.shape, bottom[0].shape))
         top[0].reshape(bottom[0].shape)
 
     def forward(self, bottom, top):
