@@ -98,14 +98,17 @@ def metrics(hist, exclude=()):
     return result
 
 
-def progress(done, total, what='scoring', stream=None):
-    """A counter line: redrawn in place on a terminal, every tenth of the way in a log."""
+def progress(done, total, what='scoring', stream=None, note=''):
+    """A progress bar redrawn in place on a terminal; in a log, a plain line every tenth of the way."""
     stream = stream or sys.stderr
-    line = '%s %d/%d' % (what, done, total)
+    count = ('%d/%d %s' % (done, total, note)).rstrip()
     if stream.isatty():
-        stream.write('\r' + line + ('\n' if done == total else ''))
+        filled = 20 * done // total
+        # \033[K clears the rest of a longer line drawn before
+        stream.write('\r%s [%s%s] %s\033[K%s' % (what, '#' * filled, '.' * (20 - filled), count,
+                                                 '\n' if done == total else ''))
     elif done == total or done * 10 // total != (done - 1) * 10 // total:
-        stream.write(line + '\n')
+        stream.write('%s %s\n' % (what, count))
     stream.flush()
 
 

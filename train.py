@@ -361,6 +361,8 @@ def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, 
     import score
     start = time.time()
     dataset, saved = None, None
+    tty = sys.stdout.isatty()  # a progress bar on a terminal; a log gets the display lines only
+    first, began = solver.iter, time.time()
     while solver.iter < iters:
         solver.step(1)
         loss = weighted_loss(solver.net)
@@ -373,9 +375,14 @@ def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, 
         if it % display == 0 or it == iters:
             rate = len(window) / max(time.time() - start, 1e-9)
             log.write(iter=it, loss=float(np.mean(window)), lr=float(solver_lr(solver, param)))
-            print('iter %d  loss %.6g  (%.2f it/s, %s to go)' % (it, np.mean(window), rate,
-                                                                 eta((iters - it) / rate)), flush=True)
+            print('%siter %d  loss %.6g  (%.2f it/s, %s to go)' % ('\r\033[K' if tty else '', it,
+                                                                   np.mean(window), rate,
+                                                                   eta((iters - it) / rate)), flush=True)
             window, start = [], time.time()
+        if tty:
+            rate = (it - first) / max(time.time() - began, 1e-9)
+            score.progress(it, iters, 'training', sys.stdout,
+                           'loss %.4g, %s to go' % (loss, eta((iters - it) / rate)))
         if score_every and (it % score_every == 0 or it == iters) and solver.test_nets:
             if dataset is None:
                 dataset = test_ids(solver.test_nets[0])

@@ -271,7 +271,9 @@ def test_progress_counts_in_place_on_a_terminal_and_by_tenths_in_a_log():
         score.progress(i, 100, stream=log)
         score.progress(i, 100, stream=tty)
     assert log.text.splitlines() == ['scoring %d/100' % i for i in range(10, 101, 10)]
-    assert tty.text.count('\r') == 100 and tty.text.endswith('\rscoring 100/100\n')
+    assert tty.text.count('\r') == 100 and tty.text.count('\n') == 1
+    assert tty.text.endswith('\rscoring [%s] 100/100\033[K\n' % ('#' * 20))
+    assert '\rscoring [%s%s] 55/100\033[K\r' % ('#' * 11, '.' * 9) in tty.text
 
 
 def test_report_lists_each_class_and_checks_the_names():
