@@ -9,7 +9,7 @@ Every --every iterations it samples VmRSS from /proc/self/status; it reports the
 growth after --warmup iterations (the largest sample after warm-up minus the sample
 at warm-up) and exits with status 1 when that exceeds --max-growth MB.
 
-    python scripts/soak.py                       # 2000 iterations, about ten minutes on 2 cores
+    python scripts/soak.py                       # 2000 iterations, about a minute and a half on 2 cores
     python scripts/soak.py --iters 300 --warmup 100 --max-growth 20
 """
 import argparse
