@@ -317,6 +317,9 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
         caffe.set_mode_cpu()
     if args.seed is not None:
         caffe.set_random_seed(args.seed)
+    if rank == 0:
+        print('backend: %s (%s) on %s' % (os.environ['FCN_BACKEND'], os.path.dirname(caffe.__file__),
+                                          'CPU' if args.gpu is None else 'GPU %d' % (args.gpu + local)))
     out = os.path.abspath(args.out or os.path.join(experiment, 'snapshot'))
     os.makedirs(out, exist_ok=True)
     score_every = score_every if args.score_every is None else args.score_every

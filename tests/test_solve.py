@@ -14,6 +14,7 @@ import pytest
 from torchcaffe.formats import binaryproto, read_weights
 from torchcaffe.io import array_to_blobproto, blobproto_to_array
 from torchcaffe.proto import caffe_pb2
+import refcaffe
 import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,9 +51,9 @@ def params_of(path):
     return {l.name: [blobproto_to_array(b) for b in l.blobs] for l in read_weights(path).layer}
 
 
-def solve(experiment, cwd, *args):
+def solve(experiment, cwd, *args, env=None):
     script = os.path.join(ROOT, experiment, 'solve.py')
-    r = subprocess.run([sys.executable, script, '--display', '1', *args], cwd=cwd,
+    r = subprocess.run([sys.executable, script, '--display', '1', *args], cwd=cwd, env=env,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r.stdout
@@ -103,6 +104,21 @@ def test_solve_trains_scores_snapshots_and_resumes(experiment, data_root, tmp_pa
     assert [r['iter'] for r in records(out) if 'loss' in r] == [1, 2, 3]
     assert os.path.isfile(os.path.join(out, 'train_iter_3.caffemodel'))
     shutil.rmtree(out)  # full-size snapshots are about 1 GB each
+
+
+def test_voc_fcn8s_solves_on_real_caffe(pycaffe, data_root, tmp_path):
+    """FCN_BACKEND=caffe python voc-fcn8s/solve.py: BVLC Caffe trains, scores and snapshots."""
+    source = str(tmp_path / 'source.caffemodel')
+    write_source(source, VGG, 0)
+    out = str(tmp_path / 'out')
+    env = dict(refcaffe.env(), FCN_BACKEND='caffe')
+    stdout = solve('voc-fcn8s', str(tmp_path), '--weights', source, '--iters', '1', '--score-every', '1',
+                   '--data-root', data_root, '--out', out, env=env)
+    assert 'backend: caffe' in stdout, stdout[-2000:]
+    assert [r['iter'] for r in records(out) if 'scores' in r] == [1]
+    np.testing.assert_allclose(params_of(os.path.join(out, 'train_iter_1.caffemodel'))['conv1_1'][0],
+                               params_of(source)['conv1_1'][0], atol=1e-6)
+    shutil.rmtree(out)
 
 
 def test_missing_initial_weights_point_to_surgery(tmp_path):
