@@ -22,7 +22,7 @@ import backend
 from nets.data import data_options
 from seg_datasets import DataError
 from torchcaffe.errors import CaffeError, FormatError, SolverError
-from torchcaffe.formats.atomic import atomic_write
+from torchcaffe.formats.files import atomic_write
 
 EXPECTED = (DataError, CaffeError, FileNotFoundError)
 REPO = os.path.dirname(os.path.abspath(__file__))

@@ -23,7 +23,7 @@ import pytest
 
 import synthetic
 import torchcaffe as caffe
-from torchcaffe.formats import atomic, binaryproto, read_weights
+from torchcaffe.formats import files, binaryproto, read_weights
 from torchcaffe.io import array_to_blobproto, blobproto_to_array
 from torchcaffe.proto import caffe_pb2
 
@@ -239,7 +239,7 @@ def test_full_disk_at_a_snapshot_is_an_error_that_keeps_the_previous_one(
         if len(calls) > 12:  # 2 per file: solver.prototxt, then 4 files a snapshot
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
-    monkeypatch.setattr(atomic.os, 'fsync', fsync)
+    monkeypatch.setattr(files.os, 'fsync', fsync)
     monkeypatch.syspath_prepend(ROOT)
     monkeypatch.setenv('FCN_DATA_ROOT', data_root)  # train.main sets it: undone after the test
     out = str(tmp_path / 'out')

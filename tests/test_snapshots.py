@@ -9,7 +9,7 @@ import torch
 
 import torchcaffe as caffe
 from torchcaffe.errors import FormatError, SolverError
-from torchcaffe.formats import atomic, binaryproto
+from torchcaffe.formats import files, binaryproto
 from torchcaffe.proto import caffe_pb2
 import tinynet
 
@@ -97,7 +97,7 @@ def test_failed_write_leaves_previous_snapshot_intact(workdir, monkeypatch, fail
 
     # each file is synced, then its directory: two fsyncs per file, in SNAPSHOT_FILES order
     with monkeypatch.context() as patch:
-        patch.setattr(atomic.os, 'fsync', failing_fsync(2 * SNAPSHOT_FILES.index(failing_file)))
+        patch.setattr(files.os, 'fsync', failing_fsync(2 * SNAPSHOT_FILES.index(failing_file)))
         with pytest.raises(SolverError, match=r"iteration 2: cannot write snapshot "
                                               r"'snap_iter_2.%s': No space left" % failing_file):
             solver.snapshot()   # the same names: an overwrite in place would corrupt them

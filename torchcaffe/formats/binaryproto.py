@@ -11,7 +11,7 @@ from google.protobuf.message import DecodeError
 
 from ..errors import FormatError
 from ..proto import caffe_pb2
-from .atomic import atomic_write
+from .files import atomic_write, read_bytes
 from .prototxt import is_repeated
 
 # Fields of which every real file of that kind has at least one. Caffe's Net::ToProto
@@ -26,11 +26,7 @@ def read(path, message_class):
     parse (truncated, or text), or parses but is evidently another kind of file.
     """
     path = os.fspath(path)
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read()
-    except OSError as e:
-        raise FormatError('%s: cannot read: %s' % (path, e.strerror)) from None
+    raw = read_bytes(path)
     name = message_class.DESCRIPTOR.full_name
     if not raw:
         raise FormatError('%s: empty file, expected a binary %s' % (path, name))

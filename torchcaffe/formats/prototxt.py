@@ -11,7 +11,7 @@ import numpy as np
 from google.protobuf import descriptor, text_encoding, text_format
 
 from ..errors import FormatError
-from .atomic import atomic_write
+from .files import atomic_write, read_bytes
 
 FD = descriptor.FieldDescriptor
 
@@ -90,11 +90,7 @@ def parse(text, message, source='<string>'):
 def read(path, message_class):
     """Parse the prototxt file at ``path`` into a new ``message_class``."""
     path = os.fspath(path)
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read()
-    except OSError as e:
-        raise FormatError('%s: cannot read: %s' % (path, e.strerror)) from None
+    raw = read_bytes(path)
     try:
         text = raw.decode('utf-8')
     except UnicodeDecodeError as e:

@@ -12,7 +12,7 @@ import struct
 import torch
 
 from ..errors import FormatError
-from .atomic import atomic_write
+from .files import atomic_write, read_bytes
 
 MAGIC = b'torchcaffe rngstate 1\n'
 
@@ -36,11 +36,7 @@ def write(path, states):
 def read(path):
     """The states in the file at ``path``; FormatError naming it when it is not one."""
     path = os.fspath(path)
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read()
-    except OSError as e:
-        raise FormatError('%s: cannot read: %s' % (path, e.strerror)) from None
+    raw = read_bytes(path)
     if not raw.startswith(MAGIC):
         raise FormatError('%s: not a torchcaffe rngstate file (it does not start with %r)'
                           % (path, MAGIC.decode()))

@@ -1,6 +1,18 @@
-"""Atomic file replacement: a reader sees the old file or the new one, never a torn write."""
+"""Whole files: read with an error that names the file, replaced atomically (a reader
+sees the old file or the new one, never a torn write)."""
 import os
 import tempfile
+
+from ..errors import FormatError
+
+
+def read_bytes(path):
+    """The bytes of the file at ``path``; FormatError naming it when it cannot be read."""
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as e:
+        raise FormatError('%s: cannot read: %s' % (path, e.strerror)) from None
 
 
 def atomic_write(path, data):
