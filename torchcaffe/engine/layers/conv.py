@@ -97,15 +97,25 @@ class _ConvBase(Layer):
             t = t.contiguous(memory_format=torch.channels_last)
         return t
 
+    def _weight(self):
+        """The weights as an operand. In channels_last mode the blob itself is re-stored
+        channels_last once, so no forward copies it again; its numpy view (strided)
+        still aliases it, so host writes after that are seen as before."""
+        blob = self.blobs[0]
+        if device.channels_last() and blob.tdata.dim() == 4 and \
+                not blob.tdata.is_contiguous(memory_format=torch.channels_last):
+            blob.tdata = blob.tdata.contiguous(memory_format=torch.channels_last)
+        return self._operand(blob.tdata)
+
     def forward(self, bottom, top):
-        w = self._operand(self.blobs[0].tdata)
+        w = self._weight()
         bias = self.blobs[1].tdata.to(w.dtype) if self.bias_term else None
         args = self._args()
         for b, t in zip(bottom, top):
             t.tdata = aten.convolution(self._operand(b.tdata), w, bias, *args)
 
     def backward(self, top, propagate_down, bottom):
-        w = self._operand(self.blobs[0].tdata)
+        w = self._weight()
         need_w = self.param_propagate_down[0]
         need_b = self.bias_term and self.param_propagate_down[1]
         args = self._args()
