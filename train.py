@@ -21,6 +21,7 @@ import numpy as np
 import backend
 from nets.data import data_options
 from seg_datasets import DataError
+from torchcaffe.engine.solver import first_nonfinite_top
 from torchcaffe.errors import CaffeError, FormatError, SolverError
 from torchcaffe.formats.files import atomic_write
 
@@ -210,16 +211,6 @@ def weighted_loss(net):
                      for b, w in net.blob_loss_weights.items() if w))
 
 
-def first_nonfinite(net):
-    """Which layer's top holds a non-finite value after the last forward."""
-    for layer, tops in net.top_names.items():
-        for top in tops:
-            if not np.all(np.isfinite(net.blobs[top].data)):
-                return "the first non-finite top is '%s' of layer '%s' (%s)" % (
-                    top, layer, net.layer_dict[layer].type)
-    return 'no top is non-finite'
-
-
 def weight_files(sources, weights):
     """The initial weights file of each source; exits saying how to make a missing one."""
     if weights == ['none']:
@@ -372,7 +363,7 @@ def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, 
         if not np.isfinite(loss):  # Caffe's solver updates anyway: stop before a snapshot of that
             raise SolverError('%s: iteration %d: the loss is %s; %s. Training stopped; the last '
                               'snapshot is intact' % (source, solver.iter - 1, loss,
-                                                     first_nonfinite(solver.net)))
+                                                     first_nonfinite_top(solver.net)))
         window.append(loss)
         it = solver.iter
         if it % display == 0 or it == iters:

@@ -18,7 +18,6 @@ import tempfile
 import time
 
 import numpy as np
-import torch
 
 from ..errors import CaffeError, SolverError
 from ..formats import binaryproto, read_net, read_solver, rngstate
@@ -198,7 +197,7 @@ class Solver:
         if not math.isfinite(loss):
             raise self.error("iteration %d: the loss is %s; %s. Training stopped before this "
                              "iteration's update: the weights are unchanged and no snapshot of "
-                             "them was written" % (self.iter, loss, _first_nonfinite_top(self.net)))
+                             "them was written" % (self.iter, loss, first_nonfinite_top(self.net)))
         self.net._backward(last, 0)
         return loss
 
@@ -368,13 +367,16 @@ def _log_outputs(net, which, values):
             index += 1
 
 
-def _first_nonfinite_top(net):
-    """Which layer's top holds a non-finite value after the last forward."""
-    for name, layer, top_ids in zip(net._layer_names, net._layers, net._top_ids):
-        for tid in top_ids:
-            if not bool(torch.isfinite(net._blobs[tid].tdata).all()):
+def first_nonfinite_top(net):
+    """Which layer's top holds a non-finite value after the last forward.
+
+    Only pycaffe's API is used, so the training driver asks the same of real Caffe's nets.
+    """
+    for layer, tops in net.top_names.items():
+        for top in tops:
+            if not np.isfinite(net.blobs[top].data).all():
                 return "the first non-finite top is '%s' of layer '%s' (%s)" % (
-                    net._blob_names[tid], name, layer.type)
+                    top, layer, net.layer_dict[layer].type)
     return 'no top of the last forward is non-finite'
 
 
