@@ -143,6 +143,12 @@ def prototxt_unknown_field(d):
     net(d, INPUT + 'layer { name: "c" type: "Pooling" kernel_size: 2 }')
 
 
+@case('net prototxt', 'a required field left out', 'Net', FormatError,
+      r'^<dir>/net.prototxt: required fields missing: layer\[1\].clip_param.max$')
+def prototxt_required_field(d):
+    net(d, INPUT + 'layer { name: "c" type: "Clip" bottom: "x" top: "c" clip_param { min: 0 } }')
+
+
 @case('net prototxt', 'a binary file given as the net', 'Net', FormatError,
       r'^<dir>/net.prototxt: not a text file')
 def prototxt_binary(d):

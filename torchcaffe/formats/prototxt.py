@@ -76,7 +76,8 @@ def to_text(message):
 def parse(text, message, source='<string>'):
     """Merge prototxt ``text`` into ``message`` and return it.
 
-    Errors raise FormatError naming ``source``, line and column.
+    Errors raise FormatError naming ``source``, line and column; a message whose
+    required fields are unset is an error too, as in Caffe.
     """
     try:
         text_format.Parse(text, message)
@@ -84,6 +85,9 @@ def parse(text, message, source='<string>'):
         where = '%s:%s:%s' % (source, e.GetLine(), e.GetColumn()) if e.GetLine() else source
         detail = str(e).split(' : ', 1)[-1]
         raise FormatError('%s: %s' % (where, detail)) from None
+    missing = message.FindInitializationErrors()
+    if missing:  # Caffe's C++ parser refuses these; protobuf's Python one lets them through
+        raise FormatError('%s: required fields missing: %s' % (source, ', '.join(missing)))
     return message
 
 
