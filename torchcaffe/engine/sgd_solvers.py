@@ -55,11 +55,15 @@ class SGDSolver(Solver):
         return rate
 
     def _history_of(self, param_id):
-        """The history tensors of learnable param ``param_id``, on its device."""
+        """The history tensors of learnable param ``param_id``, on its device and in its
+        memory layout (channels_last mode re-stores convolution weights)."""
         n, param = len(self.net.learnable_params), self.net.learnable_params[param_id]
         blobs = self._history[param_id::n]
+        cl = param.tdata.dim() == 4 and param.tdata.is_contiguous(memory_format=torch.channels_last)
         for b in blobs:
             b.to(param.device)
+            if cl and not b.tdata.is_contiguous(memory_format=torch.channels_last):
+                b.tdata = b.tdata.contiguous(memory_format=torch.channels_last)
         return [b.tdata for b in blobs]
 
     def apply_update(self):
@@ -87,10 +91,10 @@ class SGDSolver(Solver):
         clip = f32(self._param.clip_gradients)
         if clip < 0 or not params:
             return
-        diffs = [p.tdiff.reshape(-1) for p in params]
-        norm = torch.stack([torch.dot(d, d) for d in diffs]).sum().sqrt()
+        diffs = [p.tdiff for p in params]
+        norm = torch.stack([torch.dot(d.reshape(-1), d.reshape(-1)) for d in diffs]).sum().sqrt()
         scale = torch.where(norm > float(clip), float(clip) / norm, torch.ones_like(norm))
-        for d in diffs:
+        for d in diffs:  # in place on the blob: a channels_last diff reshapes to a copy
             d.mul_(scale)
         if display and float(norm) > clip:
             info('Gradient clipping: scaling down gradients (L2 norm %g > %g) by scale factor %g'
