@@ -31,6 +31,7 @@ TRAIN_NET = 'FCN-8s'
 CONFIGS = {
     'torch-cpu': ('torch', 'cpu', {}),
     'torch-cpu-channels_last': ('torch', 'cpu', {'channels_last': True}),
+    'torch-cpu-bf16': ('torch', 'cpu', {'precision': 'bf16', 'channels_last': True}),
     'torch-cuda': ('torch', 'cuda', {}),
     'torch-cuda-tf32': ('torch', 'cuda', {'precision': 'tf32', 'cudnn_benchmark': True}),
     'torch-cuda-bf16': ('torch', 'cuda', {'precision': 'bf16', 'cudnn_benchmark': True,

@@ -31,7 +31,7 @@ def test_channels_last_matches_caffe(settings):
     assert net.blobs['conv1_1'].tdata.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.parametrize('case', ['solver_sgd_fixed', 'solver_adam'])
+@pytest.mark.parametrize('case', ['solver_sgd_fixed', 'solver_adam', 'solver_sgd_clip', 'solver_sgd_l1'])
 def test_channels_last_solver_steps_match_caffe(settings, case, monkeypatch):
     """Weights re-stored channels_last still take Caffe's 4 updates and snapshot as Caffe's."""
     caffe.set_channels_last(True)
@@ -49,9 +49,13 @@ def test_channels_last_solver_steps_match_caffe(settings, case, monkeypatch):
         np.testing.assert_allclose(stored.reshape(value.shape), value, rtol=0, atol=1e-5 * np.abs(value).max())
 
 
-def test_channels_last_weights_still_alias_their_numpy_view(settings):
-    """A write through a weight blob's numpy view, taken after the blob was re-stored
-    channels_last and held, reaches the next forward as in Caffe."""
+def test_channels_last_weights_follow_caffe_device_copy_semantics(settings):
+    """In channels_last mode the engine keeps each weight in oneDNN's packed layout, as
+    Caffe's GPU mode keeps a device copy: a write through ``.data`` fetched after the
+    last forward reaches the next one; a write through an array held from before it
+    does not (nor does it in Caffe's GPU mode), until ``.data`` is fetched again. (The
+    first forward re-stores the weights channels_last: arrays held from before it no
+    longer alias them.)"""
     args = golden.path(CASE, 'net.prototxt'), golden.path(CASE, 'weights.caffemodel'), caffe.TEST
     reference = caffe.Net(*args)
     caffe.set_channels_last(True)
@@ -63,11 +67,13 @@ def test_channels_last_weights_still_alias_their_numpy_view(settings):
     net.forward()
     before = net.blobs['score'].data.copy()
     held *= -2
+    net.forward()
+    assert np.array_equal(net.blobs['score'].data, before)  # the packed copy is unchanged
+    net.params['conv1_1'][0].data  # fetching the array hands it out: the copy is remade
+    net.forward()
     reference.params['conv1_1'][0].data[...] *= -2
     caffe.set_channels_last(False)
     reference.forward()
-    caffe.set_channels_last(True)
-    net.forward()
     expected, got = reference.blobs['score'].data, net.blobs['score'].data
     assert golden.nerr(expected, got) <= 1e-5 and golden.nerr(expected, before) > 1e-2
 
@@ -89,3 +95,54 @@ def test_tf32_and_benchmark_flags(settings):
     assert torch.backends.cudnn.benchmark
     with pytest.raises(ValueError, match="precision must be one of fp32, tf32, bf16"):
         caffe.set_precision('fp16')
+
+
+def _pair_of_nets():
+    """The golden FCN-8s case twice (strict and for a speed mode), with the same input."""
+    args = golden.path(CASE, 'net.prototxt'), golden.path(CASE, 'weights.caffemodel'), caffe.TEST
+    reference, net = caffe.Net(*args), caffe.Net(*args)
+    data = np.random.RandomState(0).randn(*net.blobs['data'].data.shape) * 50
+    net.blobs['data'].data[...] = reference.blobs['data'].data[...] = data
+    return reference, net
+
+
+def test_channels_last_fuses_relu_only_when_the_pass_runs_it(settings):
+    """channels_last mode applies an in-place ReLU inside the convolution before it, yet
+    a pass that ends at that convolution shows its output before the ReLU, and a pass
+    that starts at the ReLU applies it."""
+    reference, net = _pair_of_nets()
+    reference.forward()
+    caffe.set_channels_last(True)
+    net.forward()
+    assert net.layer_dict['conv1_1'].relu_applied and net.layer_dict['fc6'].relu_applied
+    assert golden.nerr(reference.blobs['score'].data, net.blobs['score'].data) <= 1e-5
+    net.forward(end='conv1_1')
+    assert not net.layer_dict['conv1_1'].relu_applied
+    caffe.set_channels_last(False)
+    reference.forward(end='conv1_1')
+    pre_relu = reference.blobs['conv1_1'].data
+    assert (pre_relu < 0).any() and golden.nerr(pre_relu, net.blobs['conv1_1'].data) <= 1e-5
+    reference.forward(start='relu1_1')
+    caffe.set_channels_last(True)
+    net.forward(start='relu1_1')
+    assert golden.nerr(reference.blobs['score'].data, net.blobs['score'].data) <= 1e-5
+
+
+def test_bf16_keeps_activations_bfloat16_and_shows_float32(settings):
+    """bf16 mode passes activations between convolutions, ReLU, pooling, crop and
+    eltwise in bfloat16, hands float32-only layers (the loss) float32, shows every
+    blob to Python as float32, and a host write to such a blob reaches the next pass."""
+    caffe.set_precision('bf16')
+    caffe.set_channels_last(True)
+    reference, net = _pair_of_nets()
+    net.forward()
+    assert net.blobs['pool1'].tdata.dtype == torch.bfloat16
+    assert net.blobs['fuse_pool3'].tdata.dtype == torch.bfloat16
+    assert net.blobs['score'].tdata.dtype == torch.float32  # the loss took it
+    pool1 = net.blobs['pool1'].data
+    assert pool1.dtype == np.float32 and net.blobs['pool1'].tdata.dtype == torch.float32
+    pool1[...] = 0
+    net.forward(start='conv2_1')
+    bias = net.params['conv2_1'][1].data
+    expected = np.maximum(bias, 0).astype(np.float32)[None, :, None, None] * np.ones_like(net.blobs['conv2_1'].data)
+    np.testing.assert_allclose(net.blobs['conv2_1'].data, expected, rtol=1e-2)

@@ -5,7 +5,9 @@ SyncedMemory: the engine works on a torch tensor on the compute device, users
 read and write numpy arrays. On the CPU both are one buffer. On a GPU, handing
 out the numpy array moves the "head" to the host (the user may write to it),
 and the next engine access copies it back, so a host write is seen by the next
-forward and reading after a forward sees the new values.
+forward and reading after a forward sees the new values. In bf16 mode a layer may
+leave a bfloat16 tensor; it is held like a device tensor, and the host sees it as
+float32.
 """
 import numpy as np
 import torch
@@ -16,7 +18,7 @@ _HOST, _DEVICE, _SYNCED = 0, 1, 2
 class SyncedArray:
     """One float32 buffer, allocated lazily and zero-filled like Caffe's."""
 
-    __slots__ = ('shape', 'device', '_tensor', '_host', '_head')
+    __slots__ = ('shape', 'device', '_tensor', '_host', '_head', '_handouts', '_derived')
 
     def __init__(self, shape, device):
         self.shape = tuple(shape)
@@ -24,6 +26,8 @@ class SyncedArray:
         self._tensor = None
         self._host = None
         self._head = _SYNCED
+        self._handouts = 0  # host arrays handed out: any of them may have been written
+        self._derived = None  # (tensor, stamp, {key: tensor made from it})
 
     def _allocate(self):
         if self.device.type == 'cpu':
@@ -43,7 +47,8 @@ class SyncedArray:
             self._allocate()
         elif self._head == _HOST:
             self._tensor = torch.from_numpy(self._host).to(self.device)
-        self._head = _DEVICE if self.device.type != 'cpu' else _SYNCED
+        if self.device.type != 'cpu':
+            self._head = _DEVICE
         return self._tensor
 
     def set_tensor(self, t):
@@ -51,30 +56,56 @@ class SyncedArray:
         if tuple(t.shape) != self.shape:
             raise ValueError('tensor of shape %s for a buffer of shape %s'
                              % (tuple(t.shape), self.shape))
-        if t.dtype != torch.float32:
+        if t.dtype not in (torch.float32, torch.bfloat16):
             t = t.float()
         if t.device != self.device:
             t = t.to(self.device)
-        if self.device.type == 'cpu':
-            # numpy views channels-last tensors with strides; anything else is compacted
-            if not (t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
-                t = t.contiguous()
+        # numpy views channels-last tensors with strides; anything else is compacted
+        if not (t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
+            t = t.clone(memory_format=torch.preserve_format)  # a slice of channels-last stays so
+        if t.dtype != torch.float32:  # an activation of bf16 mode: float32 host copy on demand
+            self._host = None
+            self._head = _DEVICE
+        elif self.device.type == 'cpu':
             self._host = t.numpy()
             self._head = _SYNCED
         else:
             self._head = _DEVICE
+        self._derived = None
         self._tensor = t
 
     def array(self):
         """The host numpy array; the caller may write to it."""
         if self._tensor is None and self._host is None:
             self._allocate()
+        self._handouts += 1
         if self.device.type == 'cpu':
+            if self._head == _DEVICE:  # a bf16 tensor: from now on one float32 buffer again
+                self.set_tensor(self._tensor.float())
             return self._host
         if self._head == _DEVICE:
-            self._host = self._tensor.cpu().numpy()
+            self._host = self._tensor.float().cpu().numpy()
         self._head = _HOST
         return self._host
+
+    def derived(self, key, make):
+        """``make(tensor)`` (a cast, a packed layout), kept under ``key`` until the tensor
+        changes (replaced, or written in place) or a host array is handed out, as Caffe
+        keeps a device copy until its head moves: a write through a numpy array held
+        since before is not seen, as in Caffe's GPU mode."""
+        t = self.tensor()
+        stamp = (t._version, self._handouts)
+        if self._derived is None or self._derived[0] is not t or self._derived[1] != stamp:
+            self._derived = (t, stamp, {})
+        made = self._derived[2]
+        if key not in made:
+            made[key] = make(t)
+        return made[key]
+
+    def to_float32(self):
+        """Hold the contents as float32 (for layers that compute only in float32)."""
+        if self._head == _DEVICE and self._tensor.dtype != torch.float32:
+            self.set_tensor(self._tensor.float())
 
     def to(self, device):
         """Move the buffer to ``device`` keeping its contents."""
@@ -190,6 +221,15 @@ class Blob:
     @tdiff.setter
     def tdiff(self, t):
         self._diff.set_tensor(t)
+
+    def derived_data(self, key, make):
+        """``make(data tensor)``, remade only when the data changes (see SyncedArray.derived)."""
+        return self._data.derived(key, make)
+
+    def to_float32(self):
+        """Hold data and diff as float32, whatever the layer before computed them in."""
+        self._data.to_float32()
+        self._diff.to_float32()
 
     def share_data(self, other):
         """Use ``other``'s data buffer (Caffe's ShareData): writes show in both."""

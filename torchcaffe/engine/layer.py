@@ -50,6 +50,8 @@ class Layer:
     exact_bottoms = min_bottoms = max_bottoms = -1
     exact_tops = min_tops = max_tops = -1
     equal_bottoms_tops = False
+    # May take and give bfloat16 blobs in bf16 mode; the net hands other layers float32.
+    low_precision = False
 
     def __init__(self, param, phase, device):
         self.param = param      # Caffe's layer_param_: setup may add loss weights

@@ -246,7 +246,17 @@ class Net:
             self._layer_index.setdefault(n, i)
         self._loss_tops = [[j for j, w in enumerate(layer.loss_weights) if w]
                            for layer in self._layers]
+        self._relu_after = [self._relu_follows(i) for i in range(len(self._layers))]
         self._param_text = param
+
+    def _relu_follows(self, i):
+        """Whether layer ``i`` is a Convolution that may apply the next layer, an in-place
+        ReLU (slope 0) on its only top, itself: nothing else sees the top in between."""
+        if self._layers[i].type != 'Convolution' or i + 1 == len(self._layers) or self._loss_tops[i]:
+            return False
+        relu = self._layers[i + 1]
+        return (relu.type == 'ReLU' and relu.param.relu_param.negative_slope == 0 and len(self._tops[i]) == 1
+                and self._bottoms[i + 1] == self._tops[i + 1] == self._tops[i])
 
     def _append_param(self, lid, pid, param_names):
         """Register parameter ``pid`` of layer ``lid``; named params are shared."""
@@ -374,19 +384,33 @@ class Net:
         self._follow_mode()
         loss = 0.0
         layers, bottoms, tops, loss_tops = self._layers, self._bottoms, self._tops, self._loss_tops
+        mixed = _device.compute_dtype() != torch.float32
+        relu_after = self._relu_after
         for i in range(start, end + 1):
             layer, b, t = layers[i], bottoms[i], tops[i]
+            if relu_after[i]:
+                layer.fuse_relu = i < end
+            elif i > start and relu_after[i - 1] and layers[i - 1].relu_applied:
+                continue  # the convolution before applied this ReLU
+            if mixed and not layer.low_precision:
+                for blob in b:
+                    blob.to_float32()
             layer.reshape(b, t)
             layer.forward(b, t)
             for j in loss_tops[i]:
-                loss = loss + torch.dot(t[j].tdata.reshape(-1), t[j].tdiff.reshape(-1))
+                loss = loss + torch.dot(t[j].tdata.reshape(-1).float(), t[j].tdiff.reshape(-1))
         return float(loss)
 
     def _backward(self, start, end):
         self._follow_mode()
+        mixed = _device.compute_dtype() != torch.float32
         for i in range(start, end - 1, -1):
             if self._layer_need_backward[i]:
-                self._layers[i].backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
+                layer = self._layers[i]
+                if mixed and not layer.low_precision:
+                    for blob in self._tops[i] + self._bottoms[i]:
+                        blob.to_float32()
+                layer.backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
 
     def _fill(self, call, what, names, field, arrays):
         """Write keyword ``arrays`` into the ``field`` of blobs ``names`` (all of them, batch-sized)."""

@@ -28,6 +28,8 @@ class _ConvBase(Layer):
     min_tops = 1
     equal_bottoms_tops = True
     transposed = False
+    low_precision = True
+    fuse_relu = False
 
     def layer_setup(self, bottom, top):
         p = self.param.convolution_param
@@ -98,21 +100,46 @@ class _ConvBase(Layer):
         return t
 
     def _weight(self):
-        """The weights as an operand. In channels_last mode the blob itself is re-stored
-        channels_last once, so no forward copies it again; its numpy view (strided)
-        still aliases it, so host writes after that are seen as before."""
+        """The weights as an operand. In channels_last mode the blob itself (data and
+        diff) is re-stored channels_last once, so no pass copies it again and gradients
+        add up without a layout change; its numpy views (strided) alias it."""
         blob = self.blobs[0]
         if device.channels_last() and blob.tdata.dim() == 4 and \
                 not blob.tdata.is_contiguous(memory_format=torch.channels_last):
             blob.tdata = blob.tdata.contiguous(memory_format=torch.channels_last)
-        return self._operand(blob.tdata)
+            blob.tdiff = blob.tdiff.contiguous(memory_format=torch.channels_last)
+        dtype = device.compute_dtype()
+        return self._operand(blob.derived_data(dtype, lambda t: t.to(dtype)))
+
+    def _bias(self, dtype):
+        return self.blobs[1].derived_data(dtype, lambda t: t.to(dtype)) if self.bias_term else None
+
+    def _packed(self, x):
+        """The weights in oneDNN's blocked layout for inputs shaped like ``x``, when that
+        path applies (channels_last mode, 2-d convolution, CPU): the same kernels without
+        a weight reorder on each call, and a following ReLU fused."""
+        if self.transposed or x.device.type != 'cpu' or x.dim() != 4 or not device.channels_last():
+            return None
+        w = self._weight()
+        key = ('oneDNN', x.dtype, tuple(x.shape))
+        return self.blobs[0].derived_data(key, lambda t: torch.ops.mkldnn._reorder_convolution_weight(
+            w, self.pad, self.stride, self.dilation, self.group, list(x.shape)))
 
     def forward(self, bottom, top):
-        w = self._weight()
-        bias = self.blobs[1].tdata.to(w.dtype) if self.bias_term else None
-        args = self._args()
+        # fuse_relu: the net says an in-place ReLU follows in this pass; relu_applied
+        # tells it whether this layer applied it.
+        self.relu_applied = False
         for b, t in zip(bottom, top):
-            t.tdata = aten.convolution(self._operand(b.tdata), w, bias, *args)
+            x = self._operand(b.tdata)
+            bias = self._bias(x.dtype)
+            packed = self._packed(x)
+            if packed is None:
+                t.tdata = aten.convolution(x, self._weight(), bias, *self._args())
+                continue
+            self.relu_applied = self.fuse_relu
+            t.tdata = torch.ops.mkldnn._convolution_pointwise(
+                x, packed, bias, self.pad, self.stride, self.dilation, self.group,
+                'relu' if self.fuse_relu else 'none', [], '')
 
     def backward(self, top, propagate_down, bottom):
         w = self._weight()

@@ -10,6 +10,7 @@ E = caffe_pb2.EltwiseParameter
 @register('Eltwise')
 class Eltwise(Layer):
     min_bottoms = 2
+    low_precision = True
     exact_tops = 1
 
     def layer_setup(self, bottom, top):

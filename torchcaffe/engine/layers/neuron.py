@@ -18,6 +18,8 @@ class Neuron(Layer):
 
 @register('ReLU')
 class ReLU(Neuron):
+    low_precision = True
+
     def forward(self, bottom, top):
         x = bottom[0].tdata
         slope = self.param.relu_param.negative_slope
@@ -29,12 +31,16 @@ class ReLU(Neuron):
         # In place, bottom data is the output, which is > 0 exactly where the input was.
         g = top[0].tdiff
         slope = self.param.relu_param.negative_slope
-        bottom[0].tdiff = torch.where(bottom[0].tdata > 0, g, g * slope)
+        if slope == 0:  # one pass, no g * 0 temporary
+            bottom[0].tdiff = torch.ops.aten.threshold_backward(g, bottom[0].tdata, 0)
+        else:
+            bottom[0].tdiff = torch.where(bottom[0].tdata > 0, g, g * slope)
 
 
 @register('Dropout')
 class Dropout(Neuron):
     """TRAIN: zero each unit with probability p, scale the rest by 1/(1-p). TEST: identity."""
+    low_precision = True
 
     def layer_setup(self, bottom, top):
         p = self.param.dropout_param.dropout_ratio

@@ -46,6 +46,7 @@ class Pooling(Layer):
             raise self.error('STOCHASTIC pooling is not supported')
         if len(top) == 2 and self.method != P.MAX:
             raise self.error('only MAX pooling has a second (mask) top')
+        self.low_precision = self.method == P.MAX  # AVE divides by float32 window sizes
         self.global_ = p.global_pooling
         if self.global_:
             if p.HasField('kernel_size') or p.HasField('kernel_h') or p.HasField('kernel_w'):
@@ -99,7 +100,7 @@ class Pooling(Layer):
                 h, w = idx // wp - self.pad[0], idx % wp - self.pad[1]
                 idx = h * x.shape[3] + w
             self._idx = idx
-            top[0].tdata = y.contiguous()
+            top[0].tdata = y
             if len(top) > 1:
                 top[1].tdata = idx.float()
         else:

@@ -8,6 +8,7 @@ from ..layer import Layer, register, axis_index
 class Split(Layer):
     """Tops share the bottom's data; the bottom diff is the sum of the top diffs."""
     exact_bottoms = 1
+    low_precision = True
     min_tops = 1
 
     def reshape(self, bottom, top):
@@ -31,6 +32,7 @@ class Split(Layer):
 class Crop(Layer):
     """Crop bottom 0 to the shape of bottom 1 from ``axis`` on, at the given offsets."""
     exact_bottoms = 2
+    low_precision = True
     exact_tops = 1
 
     def reshape(self, bottom, top):
@@ -78,6 +80,7 @@ def _concat_axis(layer, param, num_axes):
 @register('Concat')
 class Concat(Layer):
     min_bottoms = 1
+    low_precision = True
     exact_tops = 1
 
     def reshape(self, bottom, top):
@@ -104,6 +107,7 @@ class Concat(Layer):
 @register('Slice')
 class Slice(Layer):
     exact_bottoms = 1
+    low_precision = True
     min_tops = 1
 
     def reshape(self, bottom, top):
@@ -139,6 +143,7 @@ class Slice(Layer):
 class Silence(Layer):
     """Consumes blobs so they are not net outputs; backward zeroes their diffs."""
     min_bottoms = 1
+    low_precision = True
     exact_tops = 0
 
     def reshape(self, bottom, top):
@@ -156,6 +161,7 @@ class Silence(Layer):
 class _View(Layer):
     """A new shape over the same values: data forward, diff backward."""
     exact_bottoms = 1
+    low_precision = True
     exact_tops = 1
 
     def layer_setup(self, bottom, top):
