@@ -102,6 +102,11 @@ def parse_args(description, argv):
     p = argparse.ArgumentParser(description=description)
     backend.add_argument(p)
     p.add_argument('--gpu', type=int, default=None, help='GPU id (default: CPU)')
+    p.add_argument('--precision', choices=['fp32', 'tf32', 'bf16'], default='fp32',
+                   help='torch backend: fp32 (default, as Caffe), tf32 (CUDA) or bf16 (activations '
+                        'and convolutions in bfloat16; weights, solver and snapshots stay float32)')
+    p.add_argument('--channels-last', action='store_true',
+                   help='torch backend: NHWC convolutions (on CPU with oneDNN-packed weights and fused ReLU)')
     p.add_argument('--weights', nargs='+', default=None,
                    help='initial weights, one file per source, or "none" to start from the nets\' '
                         'fillers (default: the chain\'s previous stage)')
@@ -308,9 +313,16 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
         caffe.set_mode_cpu()
     if args.seed is not None:
         caffe.set_random_seed(args.seed)
+    if args.precision != 'fp32' or args.channels_last:
+        if caffe.__name__ != 'torchcaffe':
+            sys.exit('--precision and --channels-last are settings of the torch backend')
+        caffe.set_precision(args.precision)
+        caffe.set_channels_last(args.channels_last)
     if rank == 0:
-        print('backend: %s (%s) on %s' % (os.environ['FCN_BACKEND'], os.path.dirname(caffe.__file__),
-                                          'CPU' if args.gpu is None else 'GPU %d' % (args.gpu + local)))
+        print('backend: %s (%s) on %s, %s%s' % (
+            os.environ['FCN_BACKEND'], os.path.dirname(caffe.__file__),
+            'CPU' if args.gpu is None else 'GPU %d' % (args.gpu + local), args.precision,
+            ', channels_last' if args.channels_last else ''))
     out = os.path.abspath(args.out or os.path.join(experiment, 'snapshot'))
     os.makedirs(out, exist_ok=True)
     score_every = score_every if args.score_every is None else args.score_every

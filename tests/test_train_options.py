@@ -2,11 +2,14 @@
 and score.py's scoring with data-layer options (inference-time masking)."""
 import ast
 import json
+import math
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 
 import refcaffe
 import score
@@ -154,3 +157,39 @@ def test_training_with_data_options_in_bvlc_caffe(experiment, tmp_path, pycaffe)
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert 'iter_size 2' in r.stdout and 'position 4 sample 0.5 mask bg-only' in r.stdout
+
+
+def test_training_in_the_fast_modes(experiment, tmp_path, monkeypatch, capsys):
+    """--precision bf16 --channels-last train with the engine's fast modes (and say so);
+    weights and snapshots stay float32."""
+    exp, root = experiment
+    losses = []
+    real_train = train.train
+
+    def spy(caffe, solver, *args):
+        real_train(caffe, solver, *args)
+        losses.append(float(solver.net.blobs['loss'].data))
+        assert torchcaffe.engine.device.compute_dtype() == torch.bfloat16
+
+    monkeypatch.setattr(train, 'train', spy)
+    out = str(tmp_path / 'out')
+    try:
+        train.main(exp, [], argv=['--weights', 'none', '--iters', '2', '--data-root', root, '--out', out,
+                                  '--score-every', '2', '--precision', 'bf16', '--channels-last'])
+    finally:
+        torchcaffe.set_precision('fp32')
+        torchcaffe.set_channels_last(False)
+    assert 'on CPU, bf16, channels_last' in capsys.readouterr().out
+    assert losses and all(map(math.isfinite, losses))
+    weights = torchcaffe.Net(os.path.join(exp, 'val.prototxt'), os.path.join(out, 'train_iter_2.caffemodel'),
+                             torchcaffe.TEST).params
+    assert all(b.data.dtype == np.float32 and np.isfinite(b.data).all() for bs in weights.values() for b in bs)
+
+
+def test_fast_modes_need_the_torch_backend(experiment, tmp_path, pycaffe):
+    exp, root = experiment
+    argv = ['--backend', 'caffe', '--weights', 'none', '--iters', '1', '--data-root', root,
+            '--out', str(tmp_path), '--precision', 'bf16']
+    r = subprocess.run([sys.executable, '-c', LIVE, exp] + argv, cwd=train.REPO, env=refcaffe.env(),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and '--precision and --channels-last are settings of the torch backend' in r.stderr
