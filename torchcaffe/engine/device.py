@@ -40,8 +40,9 @@ def set_random_seed(seed):
 
 def set_precision(precision):
     """'fp32' (default: strict float32), 'tf32' (CUDA tensor cores for convolutions and
-    matrix products) or 'bf16' (convolutions and inner products compute in bfloat16;
-    blobs, diffs and the solver stay float32)."""
+    matrix products) or 'bf16' (convolutions and inner products compute in bfloat16,
+    and activations stay bfloat16 between layers that take it; weights, their diffs,
+    the solver and what Python sees stay float32)."""
     if precision not in PRECISIONS:
         raise ValueError("precision must be one of %s, not %r" % (', '.join(PRECISIONS), precision))
     _state['precision'] = precision
