@@ -16,7 +16,7 @@ _HOST, _DEVICE, _SYNCED = 0, 1, 2
 
 
 class SyncedArray:
-    """One float32 buffer, allocated lazily and zero-filled like Caffe's."""
+    """One buffer (float32 to the host), allocated lazily and zero-filled like Caffe's."""
 
     __slots__ = ('shape', 'device', '_tensor', '_host', '_head', '_handouts', '_derived')
 
