@@ -261,16 +261,17 @@ def test_prefetch_thread_stops_with_its_layer(root):
     def alive():
         return [t for t in threading.enumerate() if t.name == 'fcn-prefetch']
 
-    before = len(alive())
+    before = set(alive())  # an earlier test's thread may still be winding down
     layer, top = make('SBDDSegDataLayer', params(root, 'SBDDSegDataLayer', prefetch=2))
     steps(layer, top, 2)
-    assert len(alive()) == before + 1
+    ours = set(alive()) - before
+    assert len(ours) == 1
     del layer, top
     gc.collect()
     deadline = time.time() + 5
-    while len(alive()) > before and time.time() < deadline:
+    while any(t.is_alive() for t in ours) and time.time() < deadline:
         time.sleep(0.05)
-    assert len(alive()) == before
+    assert not any(t.is_alive() for t in ours)
 
 
 def test_prefetch_does_not_hold_up_interpreter_exit(root):
