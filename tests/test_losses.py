@@ -85,21 +85,26 @@ def run_net(engine, path, feed):
 
 
 # -- hand computations -----------------------------------------------------------
-def hand_weighted(score, label, weights, normalize):
-    """Sum over non-void pixels of -w[l] log softmax(x)[l], and its gradient, pixel by pixel."""
-    loss, grad, count = 0.0, np.zeros(score.shape), 0
+def labelled_pixels(label):
+    """(n, y, x, label) of every pixel whose label is not void (255)."""
     for n in range(N):
         for y in range(H):
             for x in range(W):
                 l = int(label[n, 0, y, x])
-                if l == 255:
-                    continue
-                s = score[n, :, y, x].astype(np.float64)
-                p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
-                loss -= weights[l] * np.log(p[l])
-                grad[n, :, y, x] = weights[l] * p
-                grad[n, l, y, x] -= weights[l]
-                count += 1
+                if l != 255:
+                    yield n, y, x, l
+
+
+def hand_weighted(score, label, weights, normalize):
+    """Sum over non-void pixels of -w[l] log softmax(x)[l], and its gradient, pixel by pixel."""
+    loss, grad, count = 0.0, np.zeros(score.shape), 0
+    for n, y, x, l in labelled_pixels(label):
+        s = score[n, :, y, x].astype(np.float64)
+        p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+        loss -= weights[l] * np.log(p[l])
+        grad[n, :, y, x] = weights[l] * p
+        grad[n, l, y, x] -= weights[l]
+        count += 1
     norm = count if normalize else N
     return loss / norm, grad / norm
 
@@ -107,17 +112,12 @@ def hand_weighted(score, label, weights, normalize):
 def hand_null(score_fg, label):
     """Sigmoid cross-entropy of classes 1..C-1 (score channel k-1) against one-hot labels; void ignored."""
     loss, grad = 0.0, np.zeros(score_fg.shape)
-    for n in range(N):
-        for y in range(H):
-            for x in range(W):
-                l = int(label[n, 0, y, x])
-                if l == 255:
-                    continue
-                for k in range(1, C):
-                    s, t = float(score_fg[n, k - 1, y, x]), float(l == k)
-                    q = 1 / (1 + np.exp(-s))
-                    loss -= t * np.log(q) + (1 - t) * np.log(1 - q)
-                    grad[n, k - 1, y, x] = q - t
+    for n, y, x, l in labelled_pixels(label):
+        for k in range(1, C):
+            s, t = float(score_fg[n, k - 1, y, x]), float(l == k)
+            q = 1 / (1 + np.exp(-s))
+            loss -= t * np.log(q) + (1 - t) * np.log(1 - q)
+            grad[n, k - 1, y, x] = q - t
     return loss / N, grad / N  # normalize: false is Caffe's BATCH_SIZE, N
 
 
