@@ -23,6 +23,11 @@ def _spatial(param, repeated, n, default, h=None, w=None):
     return values
 
 
+def _cast(blob, dtype):
+    """The blob's data in ``dtype``, converted once per change of the data."""
+    return blob.derived_data(dtype, lambda t: t.to(dtype))
+
+
 class _ConvBase(Layer):
     min_bottoms = 1
     min_tops = 1
@@ -108,11 +113,10 @@ class _ConvBase(Layer):
                 not blob.tdata.is_contiguous(memory_format=torch.channels_last):
             blob.tdata = blob.tdata.contiguous(memory_format=torch.channels_last)
             blob.tdiff = blob.tdiff.contiguous(memory_format=torch.channels_last)
-        dtype = device.compute_dtype()
-        return self._operand(blob.derived_data(dtype, lambda t: t.to(dtype)))
+        return self._operand(_cast(blob, device.compute_dtype()))
 
     def _bias(self, dtype):
-        return self.blobs[1].derived_data(dtype, lambda t: t.to(dtype)) if self.bias_term else None
+        return _cast(self.blobs[1], dtype) if self.bias_term else None
 
     def _packed(self, x):
         """The weights in oneDNN's blocked layout for inputs shaped like ``x``, when that
