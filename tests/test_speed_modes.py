@@ -5,7 +5,11 @@ import pytest
 import torch
 
 import torchcaffe as caffe
+from torchcaffe import layers as L
 from torchcaffe.engine import device
+from torchcaffe.engine.layers import conv
+from nets import fcn, vgg
+from nets.blocks import seg_loss
 import golden
 from test_solvers import new_solver, step_and_check
 
@@ -146,3 +150,61 @@ def test_bf16_keeps_activations_bfloat16_and_shows_float32(settings):
     bias = net.params['conv2_1'][1].data
     expected = np.maximum(bias, 0).astype(np.float32)[None, :, None, None] * np.ones_like(net.blobs['conv2_1'].data)
     np.testing.assert_allclose(net.blobs['conv2_1'].data, expected, rtol=1e-2)
+
+
+@pytest.fixture
+def matmul_calls(monkeypatch):
+    """Counts the convolution backward passes run as matrix products."""
+    calls = []
+    original = conv._matmul_backward
+    monkeypatch.setattr(conv, '_matmul_backward', lambda *a: calls.append(1) or original(*a))
+    return calls
+
+
+@pytest.fixture
+def all_by_matmul(monkeypatch, matmul_calls):
+    """Every ungrouped convolution on the channels_last CPU path takes the matrix-product
+    backward, whatever its shape."""
+    monkeypatch.setattr(conv._ConvBase, '_by_matmul',
+                        lambda self, x, dy: self._cpu_channels_last(x) and self.group == 1)
+    return matmul_calls
+
+
+@pytest.mark.parametrize('case', [c for c in golden.cases('layer') if c.startswith('conv_') and c != 'conv_group2'])
+def test_matmul_backward_matches_caffe(settings, all_by_matmul, case):
+    """The matrix-product backward (strides, padding, dilation, 1x1, batches) gives Caffe's gradients."""
+    caffe.set_channels_last(True)
+    golden.run_case(caffe, case, data_tol=1e-5, diff_tol=1e-4)
+    assert all_by_matmul
+
+
+@pytest.mark.parametrize('precision, tols', [('fp32', dict(data_tol=1e-4, diff_tol=1e-3)),
+                                             ('bf16', dict(data_tol=5e-2, diff_tol=1e-1, param_tol=0.3,
+                                                           sentinel=False, loss_tol=1e-2))])
+def test_matmul_backward_in_the_fcn(settings, all_by_matmul, precision, tols):
+    caffe.set_precision(precision)
+    caffe.set_channels_last(True)
+    golden.run_case(caffe, CASE, **tols)
+    assert len(all_by_matmul) >= 15
+
+
+def test_matmul_backward_takes_the_fc_layers(settings, matmul_calls, monkeypatch):
+    """The shape rule picks convolutions with fewer output pixels than outputs: fc6 (7x7)
+    and fc7 (1x1) of an FCN, not its 3x3 convolutions (conv5_2: 8 outputs) nor the 21-class score layer."""
+    taken = {}
+    rule = conv._ConvBase._by_matmul
+    monkeypatch.setattr(conv._ConvBase, '_by_matmul',
+                        lambda self, x, dy: taken.setdefault(self.name, rule(self, x, dy)))
+    n = caffe.NetSpec()
+    n.data = L.Input(shape=dict(dim=[1, 3, 200, 200]))
+    n.label = L.Input(shape=dict(dim=[1, 1, 200, 200]))
+    top = vgg.trunk(n, n.data, widths=(2, 4, 4, 8, 8), depths=(2,) * 5, fc=64)
+    fcn.head(n, top, n.data, 21, 32)
+    n.loss = seg_loss(n.score, n.label)
+    caffe.set_channels_last(True)
+    net = caffe.Net(n.to_proto(), caffe.TRAIN)
+    net.forward()
+    net.backward()
+    assert 21 < net.blobs['fc7'].data.shape[2] * net.blobs['fc7'].data.shape[3] < 64
+    assert taken['fc6'] and taken['fc7'] and len(matmul_calls) == 2
+    assert not taken['conv5_2'] and not taken['score_fr']

@@ -23,6 +23,45 @@ def _spatial(param, repeated, n, default, h=None, w=None):
     return values
 
 
+def _patches(x, kernel, stride, pad, dilation, out):
+    """im2col of NCHW ``x`` in NHWC order: rows are output pixels (image-major), columns
+    (kernel row, kernel column, channel), the order of a channels_last weight's rows."""
+    xh = x.permute(0, 2, 3, 1)
+    if any(pad):
+        xh = torch.nn.functional.pad(xh, (0, 0, pad[1], pad[1], pad[0], pad[0]))
+    n, c = xh.shape[0], xh.shape[3]
+    sn, sh, sw, sc = xh.stride()
+    view = xh.as_strided((n, out[0], out[1], kernel[0], kernel[1], c),
+                         (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1], sc))
+    return view.reshape(n * out[0] * out[1], -1)
+
+
+def _matmul_backward(dy, x, w, stride, pad, dilation, need):
+    """Convolution backward as im2col and matrix products (Caffe's own scheme), in NHWC
+    order so channels_last operands need no copies; ``need`` = (input, weight, bias)."""
+    o, c, kh, kw = w.shape
+    n, _, oh, ow = dy.shape
+    g = dy.permute(0, 2, 3, 1).reshape(-1, o)
+    gx = gw = gb = None
+    if need[1]:
+        cols = _patches(x, (kh, kw), stride, pad, dilation, (oh, ow))
+        gw = (g.t() @ cols).view(o, kh, kw, c).permute(0, 3, 1, 2)
+    if need[2]:
+        gb = g.sum(0, dtype=torch.float32)
+    if need[0]:
+        gcols = (g @ w.permute(0, 2, 3, 1).reshape(o, -1)).view(n, oh, ow, kh, kw, c)
+        h, wd = x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]
+        # col2im: each kernel tap adds its slice (accumulated in float32)
+        acc = dy.new_zeros((n, h, wd, c), dtype=torch.float32)
+        for i in range(kh):
+            for j in range(kw):
+                r, q = i * dilation[0], j * dilation[1]
+                acc[:, r:r + stride[0] * (oh - 1) + 1:stride[0],
+                    q:q + stride[1] * (ow - 1) + 1:stride[1]] += gcols[:, :, :, i, j]
+        gx = acc[:, pad[0]:h - pad[0], pad[1]:wd - pad[1]].permute(0, 3, 1, 2).to(x.dtype)
+    return gx, gw, gb
+
+
 def _cast(blob, dtype):
     """The blob's data in ``dtype``, converted once per change of the data."""
     return blob.derived_data(dtype, lambda t: t.to(dtype))
@@ -118,11 +157,21 @@ class _ConvBase(Layer):
     def _bias(self, dtype):
         return _cast(self.blobs[1], dtype) if self.bias_term else None
 
+    def _cpu_channels_last(self, x):
+        """Whether the channels_last mode's CPU paths apply (2-d convolution on CPU)."""
+        return not self.transposed and x.device.type == 'cpu' and x.dim() == 4 and device.channels_last()
+
+    def _by_matmul(self, x, dy):
+        """Whether backward runs as matrix products: on the channels_last CPU path, for
+        an ungrouped convolution with fewer output pixels than output channels (an FCN's
+        fc6 and fc7), whose backward oneDNN runs at under half a GEMM's rate."""
+        return self._cpu_channels_last(x) and self.group == 1 and dy.shape[2] * dy.shape[3] < self.num_output
+
     def _packed(self, x):
-        """The weights in oneDNN's blocked layout for inputs shaped like ``x``, when that
-        path applies (channels_last mode, 2-d convolution, CPU): the same kernels without
-        a weight reorder on each call, and a following ReLU fused."""
-        if self.transposed or x.device.type != 'cpu' or x.dim() != 4 or not device.channels_last():
+        """The weights in oneDNN's blocked layout for inputs shaped like ``x``, on the
+        channels_last CPU path: the same kernels without a weight reorder on each call,
+        and a following ReLU fused."""
+        if not self._cpu_channels_last(x):
             return None
         w = self._weight()
         key = ('oneDNN', x.dtype, tuple(x.shape))
@@ -153,9 +202,13 @@ class _ConvBase(Layer):
         for t, down, b in zip(top, propagate_down, bottom):
             if not (down or need_w or need_b):
                 continue
-            gi, gw, gb = aten.convolution_backward(
-                self._operand(t.tdiff), self._operand(b.tdata), w, [self.num_output] if need_b else None,
-                *args, [bool(down), bool(need_w), bool(need_b)])
+            dy, x = self._operand(t.tdiff), self._operand(b.tdata)
+            need = [bool(down), bool(need_w), bool(need_b)]
+            if self._by_matmul(x, dy):
+                gi, gw, gb = _matmul_backward(dy, x, w, self.stride, self.pad, self.dilation, need)
+            else:
+                gi, gw, gb = aten.convolution_backward(
+                    dy, x, w, [self.num_output] if need_b else None, *args, need)
             if need_w:
                 self.blobs[0].tdiff.add_(gw)
             if need_b:
