@@ -1,5 +1,6 @@
-"""Opt-in speed settings: channels_last keeps Caffe's results (nets and solver steps),
-bf16 stays within its precision, and the default is strict fp32."""
+"""Opt-in speed settings: channels_last keeps Caffe's results (nets, solver steps, and
+the matrix-product backward it takes for fc-like convolutions), bf16 stays within its
+precision, and the default is strict fp32."""
 import numpy as np
 import pytest
 import torch
@@ -182,6 +183,7 @@ def test_matmul_backward_matches_caffe(settings, all_by_matmul, case):
                                              ('bf16', dict(data_tol=5e-2, diff_tol=1e-1, param_tol=0.3,
                                                            sentinel=False, loss_tol=1e-2))])
 def test_matmul_backward_in_the_fcn(settings, all_by_matmul, precision, tols):
+    """Every convolution of the golden FCN-8s case on the matrix-product backward."""
     caffe.set_precision(precision)
     caffe.set_channels_last(True)
     golden.run_case(caffe, CASE, **tols)
@@ -190,7 +192,8 @@ def test_matmul_backward_in_the_fcn(settings, all_by_matmul, precision, tols):
 
 def test_matmul_backward_takes_the_fc_layers(settings, matmul_calls, monkeypatch):
     """The shape rule picks convolutions with fewer output pixels than outputs: fc6 (7x7)
-    and fc7 (1x1) of an FCN, not its 3x3 convolutions (conv5_2: 8 outputs) nor the 21-class score layer."""
+    and fc7 (1x1) of an FCN, not its 3x3 convolutions (conv5_2: 8 outputs) nor the
+    21-class score layer."""
     taken = {}
     rule = conv._ConvBase._by_matmul
     monkeypatch.setattr(conv._ConvBase, '_by_matmul',
