@@ -92,7 +92,7 @@ class SGDSolver(Solver):
         if clip < 0 or not params:
             return
         diffs = [p.tdiff for p in params]
-        norm = torch.stack([torch.dot(d.reshape(-1), d.reshape(-1)) for d in diffs]).sum().sqrt()
+        norm = torch.stack([torch.dot(f, f) for f in (d.reshape(-1) for d in diffs)]).sum().sqrt()
         scale = torch.where(norm > float(clip), float(clip) / norm, torch.ones_like(norm))
         for d in diffs:  # in place on the blob: a channels_last diff reshapes to a copy
             d.mul_(scale)
