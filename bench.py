@@ -30,8 +30,10 @@ TRAIN_NET = 'FCN-8s'
 # backend, device, torchcaffe speed settings
 CONFIGS = {
     'torch-cpu': ('torch', 'cpu', {}),
-    'torch-cpu-channels_last': ('torch', 'cpu', {'channels_last': True}),
-    'torch-cpu-bf16': ('torch', 'cpu', {'precision': 'bf16', 'channels_last': True}),
+    'torch-cpu-reuse': ('torch', 'cpu', {'reuse_host_memory': True}),
+    'torch-cpu-channels_last': ('torch', 'cpu', {'channels_last': True, 'reuse_host_memory': True}),
+    'torch-cpu-bf16': ('torch', 'cpu', {'precision': 'bf16', 'channels_last': True,
+                                        'reuse_host_memory': True}),
     'torch-cuda': ('torch', 'cuda', {}),
     'torch-cuda-tf32': ('torch', 'cuda', {'precision': 'tf32', 'cudnn_benchmark': True}),
     'torch-cuda-bf16': ('torch', 'cuda', {'precision': 'bf16', 'cudnn_benchmark': True,

@@ -1,6 +1,10 @@
 """Opt-in speed settings: channels_last keeps Caffe's results (nets, solver steps, and
 the matrix-product backward it takes for fc-like convolutions), bf16 stays within its
-precision, and the default is strict fp32."""
+precision, host memory reuse skips page faults, and the default is strict fp32."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -211,3 +215,41 @@ def test_matmul_backward_takes_the_fc_layers(settings, matmul_calls, monkeypatch
     assert 21 < net.blobs['fc7'].data.shape[2] * net.blobs['fc7'].data.shape[3] < 64
     assert taken['fc6'] and taken['fc7'] and len(matmul_calls) == 2
     assert not taken['conv5_2'] and not taken['score_fr']
+
+
+REFILL = """
+import resource, sys, torch
+import torchcaffe
+
+def refill():
+    # page faults of allocating and writing 64 MiB after the same was freed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(16 * 2 ** 20)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+counts = []
+for reuse in (False, True, False):
+    torchcaffe.set_reuse_host_memory(reuse)
+    refill()
+    counts.append(refill())
+print(*counts)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='a glibc malloc setting')
+def test_reuse_host_memory_skips_page_faults():
+    """With reuse a freed block serves the next allocation without faulting its pages in
+    again; disabling restores glibc's unmapping (in a child: the setting is process-wide)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, '-c', REFILL], cwd=root, capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 0, r.stderr
+    default, reused, restored = map(int, r.stdout.split())
+    assert default > 0 and restored > 0
+    assert reused < min(default, restored) / 10
+
+
+def test_reuse_host_memory_needs_glibc(monkeypatch):
+    monkeypatch.setattr(sys, 'platform', 'darwin')
+    with pytest.raises(RuntimeError, match='needs Linux with glibc'):
+        caffe.set_reuse_host_memory(True)

@@ -160,8 +160,8 @@ def test_training_with_data_options_in_bvlc_caffe(experiment, tmp_path, pycaffe)
 
 
 def test_training_in_the_fast_modes(experiment, tmp_path, monkeypatch, capsys):
-    """--precision bf16 --channels-last train with the engine's fast modes (and say so);
-    weights and snapshots stay float32."""
+    """--precision bf16 --channels-last --reuse-host-memory train with the engine's fast
+    modes (and say so); weights and snapshots stay float32."""
     exp, root = experiment
     losses = []
     real_train = train.train
@@ -175,11 +175,13 @@ def test_training_in_the_fast_modes(experiment, tmp_path, monkeypatch, capsys):
     out = str(tmp_path / 'out')
     try:
         train.main(exp, [], argv=['--weights', 'none', '--iters', '2', '--data-root', root, '--out', out,
-                                  '--score-every', '2', '--precision', 'bf16', '--channels-last'])
+                                  '--score-every', '2', '--precision', 'bf16', '--channels-last',
+                                  '--reuse-host-memory'])
     finally:
         torchcaffe.set_precision('fp32')
         torchcaffe.set_channels_last(False)
-    assert 'on CPU, bf16, channels_last' in capsys.readouterr().out
+        torchcaffe.set_reuse_host_memory(False)
+    assert 'on CPU, bf16, channels_last, reusing host memory' in capsys.readouterr().out
     assert losses and all(map(math.isfinite, losses))
     weights = torchcaffe.Net(os.path.join(exp, 'val.prototxt'), os.path.join(out, 'train_iter_2.caffemodel'),
                              torchcaffe.TEST).params
@@ -192,4 +194,5 @@ def test_fast_modes_need_the_torch_backend(experiment, tmp_path, pycaffe):
             '--out', str(tmp_path), '--precision', 'bf16']
     r = subprocess.run([sys.executable, '-c', LIVE, exp] + argv, cwd=train.REPO, env=refcaffe.env(),
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1 and '--precision and --channels-last are settings of the torch backend' in r.stderr
+    assert r.returncode == 1 and '--precision, --channels-last and --reuse-host-memory are settings of the torch backend' \
+        in r.stderr
