@@ -99,7 +99,7 @@ class Pooling(Layer):
                 wp = xp.shape[3]
                 h, w = idx // wp - self.pad[0], idx % wp - self.pad[1]
                 idx = h * x.shape[3] + w
-            self._idx = idx
+            self._idx, self._torch_padded = idx, pad == self.pad
             top[0].tdata = y
             if len(top) > 1:
                 top[1].tdata = idx.float()
@@ -126,6 +126,10 @@ class Pooling(Layer):
         g = top[0].tdiff
         n, c, h, w = x.shape
         if self.method == P.MAX:
+            if self._torch_padded:  # torch's own kernel: no NCHW copies of channels_last data
+                bottom[0].tdiff = aten.max_pool2d_with_indices_backward(
+                    g.to(x.dtype), x, self.kernel, self.stride, self.pad, [1, 1], self.ceil, self._idx)
+                return
             grad = torch.zeros((n, c, h * w), dtype=g.dtype, device=g.device)
             grad.scatter_add_(2, self._idx.reshape(n, c, -1), g.reshape(n, c, -1))
             bottom[0].tdiff = grad.reshape(x.shape)
