@@ -194,5 +194,5 @@ def test_fast_modes_need_the_torch_backend(experiment, tmp_path, pycaffe):
             '--out', str(tmp_path), '--precision', 'bf16']
     r = subprocess.run([sys.executable, '-c', LIVE, exp] + argv, cwd=train.REPO, env=refcaffe.env(),
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1 and '--precision, --channels-last and --reuse-host-memory are settings of the torch backend' \
-        in r.stderr
+    assert r.returncode == 1
+    assert '--precision, --channels-last and --reuse-host-memory are settings of the torch backend' in r.stderr

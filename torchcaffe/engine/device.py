@@ -82,8 +82,8 @@ def set_reuse_host_memory(enabled=True):
     (more with many different input shapes). Disabling returns what is free to the
     system and restores glibc's defaults.
     """
-    libc = ctypes.CDLL(None)
-    if not sys.platform.startswith('linux') or not hasattr(libc, 'gnu_get_libc_version'):
+    libc = ctypes.CDLL(None) if sys.platform.startswith('linux') else None
+    if libc is None or not hasattr(libc, 'gnu_get_libc_version'):
         raise RuntimeError('set_reuse_host_memory tunes glibc\'s malloc: it needs Linux with '
                            'glibc (this is %s)' % sys.platform)
     for param, value in (_MALLOPT_REUSE if enabled else _MALLOPT_DEFAULTS).items():
