@@ -1,7 +1,6 @@
 """Opt-in speed settings: channels_last keeps Caffe's results (nets, solver steps, and
 the matrix-product backward it takes for fc-like convolutions), bf16 stays within its
 precision, host memory reuse skips page faults, and the default is strict fp32."""
-import os
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ from torchcaffe.engine.layers import conv
 from nets import fcn, vgg
 from nets.blocks import seg_loss
 import golden
+import refcaffe
 from test_solvers import new_solver, step_and_check
 
 CASE = 'tiny_fcn8s_40x60'
@@ -240,9 +240,8 @@ print(*counts)
 def test_reuse_host_memory_skips_page_faults():
     """With reuse a freed block serves the next allocation without faulting its pages in
     again; disabling restores glibc's unmapping (in a child: the setting is process-wide)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([sys.executable, '-c', REFILL], cwd=root, capture_output=True, text=True,
-                       timeout=120, env=dict(os.environ, PYTHONPATH=root))
+    r = subprocess.run([sys.executable, '-c', REFILL], capture_output=True, text=True, timeout=120,
+                       env=refcaffe.env())
     assert r.returncode == 0, r.stderr
     default, reused, restored = map(int, r.stdout.split())
     assert default > 0 and restored > 0
