@@ -18,3 +18,12 @@ def pycaffe():
     if caffe is None:
         pytest.skip('real pycaffe not built: run scripts/build_pycaffe.sh')
     return caffe
+
+
+@pytest.fixture(params=['unified', 'discrete'])
+def memory(request, monkeypatch):
+    """Each memory model in turn: the CPU's single buffer, and the CPU run as a discrete
+    device (separate host and device copies, moved as on a GPU)."""
+    from torchcaffe.engine import blob
+    monkeypatch.setattr(blob, 'DISCRETE_CPU', request.param == 'discrete')
+    return request.param

@@ -1,5 +1,5 @@
-"""Every golden layer case: forward within 1e-5, backward within 1e-4 of real Caffe,
-and the same diffs left uncomputed."""
+"""Every golden layer case, in both memory models (conftest.memory): forward within
+1e-5, backward within 1e-4 of real Caffe, and the same diffs left uncomputed."""
 import numpy as np
 import pytest
 
@@ -11,7 +11,7 @@ SPECIAL = {'dropout_train_stats'}
 
 
 @pytest.mark.parametrize('case', [c for c in golden.cases('layer') if c not in SPECIAL])
-def test_layer_case(case):
+def test_layer_case(case, memory):
     golden.run_case(caffe, case, data_tol=1e-5, diff_tol=1e-4)
 
 

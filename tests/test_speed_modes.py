@@ -137,7 +137,7 @@ def test_channels_last_fuses_relu_only_when_the_pass_runs_it(settings):
     assert golden.nerr(reference.blobs['score'].data, net.blobs['score'].data) <= 1e-5
 
 
-def test_bf16_keeps_activations_bfloat16_and_shows_float32(settings):
+def test_bf16_keeps_activations_bfloat16_and_shows_float32(settings, memory):
     """bf16 mode passes activations between convolutions, ReLU, pooling, crop and
     eltwise in bfloat16, hands float32-only layers (the loss) float32, shows every
     blob to Python as float32, and a host write to such a blob reaches the next pass."""
@@ -149,8 +149,8 @@ def test_bf16_keeps_activations_bfloat16_and_shows_float32(settings):
     assert net.blobs['fuse_pool3'].tdata.dtype == torch.bfloat16
     assert net.blobs['score'].tdata.dtype == torch.float32  # the loss took it
     pool1 = net.blobs['pool1'].data
-    assert pool1.dtype == np.float32 and net.blobs['pool1'].tdata.dtype == torch.float32
     pool1[...] = 0
+    assert pool1.dtype == np.float32 and net.blobs['pool1'].tdata.dtype == torch.float32
     net.forward(start='conv2_1')
     bias = net.params['conv2_1'][1].data
     expected = np.maximum(bias, 0).astype(np.float32)[None, :, None, None] * np.ones_like(net.blobs['conv2_1'].data)

@@ -2,54 +2,93 @@
 
 Each of data and diff lives in a SyncedArray, the analogue of Caffe's
 SyncedMemory: the engine works on a torch tensor on the compute device, users
-read and write numpy arrays. On the CPU both are one buffer. On a GPU, handing
-out the numpy array moves the "head" to the host (the user may write to it),
-and the next engine access copies it back, so a host write is seen by the next
-forward and reading after a forward sees the new values. In bf16 mode a layer may
-leave a bfloat16 tensor; it is held like a device tensor, and the host sees it as
-float32.
+read and write numpy arrays. On the CPU both are one buffer. On a GPU the two
+copies are kept like Caffe's: handing out the numpy array moves the "head" to
+the host (the user may write to it), the next engine access uploads it and both
+copies are then in sync until the engine writes the tensor (its version counter
+moves) or replaces it; only then does the host read download again. Transfers
+go through pinned memory without waiting for the device, and ``start_download``
+begins a host copy early (the loss, read after the backward pass is queued), so
+a training iteration does not stall the GPU. In bf16 mode a layer may leave a
+bfloat16 tensor; it is held like a device tensor, and the host sees it as float32.
 """
 import numpy as np
 import torch
 
-_HOST, _DEVICE, _SYNCED = 0, 1, 2
+_NONE, _HOST, _DEVICE, _SYNCED = 'none', 'host', 'device', 'synced'
+
+# Tests set this to run the CPU as a discrete device (separate host and device
+# copies), so the GPU memory protocol runs, and its transfers can be counted, without a GPU.
+DISCRETE_CPU = False
+
+
+def _upload(host, device):
+    """A device copy of a host array; on CUDA staged through fresh pinned memory, so the
+    copy neither waits for the device nor races later writes to the host array."""
+    t = torch.from_numpy(host)
+    if device.type == 'cuda':
+        staged = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        staged.copy_(t)
+        return staged.to(device, non_blocking=True)
+    return t.to(device, copy=True)
+
+
+def _download(t):
+    """``(host float32 array, CUDA event marking it complete or None)``: a copy of ``t``."""
+    if t.device.type == 'cuda':
+        host = torch.empty(t.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(t, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        return host.numpy(), done
+    return t.to('cpu', torch.float32, copy=True).numpy(), None
 
 
 class SyncedArray:
     """One buffer (float32 to the host), allocated lazily and zero-filled like Caffe's."""
 
-    __slots__ = ('shape', 'device', '_tensor', '_host', '_head', '_handouts', '_derived')
+    __slots__ = ('shape', 'device', 'unified', '_tensor', '_host', '_head', '_stamp', '_pending',
+                 '_handouts', '_derived')
 
     def __init__(self, shape, device):
         self.shape = tuple(shape)
-        self.device = device
-        self._tensor = None
-        self._host = None
-        self._head = _SYNCED
+        self._place(device)
+        self._head = _NONE
         self._handouts = 0  # host arrays handed out: any of them may have been written
         self._derived = None  # (tensor, stamp, {key: tensor made from it})
 
-    def _allocate(self):
-        if self.device.type == 'cpu':
-            self._host = np.zeros(self.shape, np.float32)
-            self._tensor = torch.from_numpy(self._host)
-        else:
-            self._tensor = torch.zeros(self.shape, dtype=torch.float32, device=self.device)
-        self._head = _SYNCED
+    def _place(self, device):
+        """Put the buffer on ``device`` (its contents are the caller's business)."""
+        self.device = device
+        self.unified = device.type == 'cpu' and not DISCRETE_CPU  # host and engine share memory
+        self._tensor = self._host = self._pending = None
+        self._stamp = None  # the tensor's version when the host copy was last equal to it
 
     @property
     def allocated(self):
-        return self._tensor is not None or self._host is not None
+        return self._head != _NONE
+
+    def _device_newer(self):
+        """Whether the tensor holds values the host copy lacks."""
+        return self._head == _DEVICE or (self._head == _SYNCED and not self.unified
+                                         and self._tensor._version != self._stamp)
 
     def tensor(self):
         """The device tensor, for the engine to read or write in place."""
-        if self._tensor is None and self._host is None:
-            self._allocate()
+        if self._head == _NONE:
+            if self.unified:
+                self._share(np.zeros(self.shape, np.float32))
+            else:
+                self._tensor = torch.zeros(self.shape, dtype=torch.float32, device=self.device)
+                self._head = _DEVICE
         elif self._head == _HOST:
-            self._tensor = torch.from_numpy(self._host).to(self.device)
-        if self.device.type != 'cpu':
-            self._head = _DEVICE
+            self._tensor = _upload(self._host, self.device)
+            self._head, self._stamp = _SYNCED, self._tensor._version
         return self._tensor
+
+    def _share(self, host):
+        """Unified memory: ``host`` is the buffer, seen by the engine as a tensor."""
+        self._host, self._tensor, self._head = host, torch.from_numpy(host), _SYNCED
 
     def set_tensor(self, t):
         """Replace the contents by ``t`` (same shape; becomes the buffer)."""
@@ -63,29 +102,45 @@ class SyncedArray:
         # numpy views channels-last tensors with strides; anything else is compacted
         if not (t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
             t = t.clone(memory_format=torch.preserve_format)  # a slice of channels-last stays so
-        if t.dtype != torch.float32:  # an activation of bf16 mode: float32 host copy on demand
-            self._host = None
-            self._head = _DEVICE
-        elif self.device.type == 'cpu':
-            self._host = t.numpy()
-            self._head = _SYNCED
-        else:
-            self._head = _DEVICE
-        self._derived = None
+        self._derived = self._pending = None
+        if self.unified and t.dtype == torch.float32:
+            self._host, self._head = t.numpy(), _SYNCED
+        else:  # a separate device buffer, or an activation of bf16 mode: host copy on demand
+            self._host, self._head = None, _DEVICE
         self._tensor = t
 
-    def array(self):
-        """The host numpy array; the caller may write to it."""
-        if self._tensor is None and self._host is None:
-            self._allocate()
-        self._handouts += 1
-        if self.device.type == 'cpu':
-            if self._head == _DEVICE:  # a bf16 tensor: from now on one float32 buffer again
+    def start_download(self):
+        """Begin copying the tensor to the host if it is newer; ``array`` then waits only
+        for this copy, not for everything queued on the device after it."""
+        if self._device_newer():
+            if self.unified:  # a bf16 tensor: from now on one float32 buffer again
                 self.set_tensor(self._tensor.float())
-            return self._host
-        if self._head == _DEVICE:
-            self._host = self._tensor.float().cpu().numpy()
-        self._head = _HOST
+            else:
+                self._host, self._pending = _download(self._tensor)
+                self._head, self._stamp = _SYNCED, self._tensor._version
+
+    def read(self):
+        """The host array with the current values, read-only; the head does not move, so
+        the engine's copy stays valid (Caffe's cpu_data)."""
+        if self._head == _NONE:
+            if self.unified:
+                self._share(np.zeros(self.shape, np.float32))
+            else:
+                self._host, self._head = np.zeros(self.shape, np.float32), _HOST
+        self.start_download()
+        if self._pending is not None:
+            self._pending.synchronize()
+            self._pending = None
+        view = self._host.view()
+        view.flags.writeable = False
+        return view
+
+    def array(self):
+        """The host numpy array; the caller may write to it (Caffe's mutable_cpu_data)."""
+        self.read()
+        self._handouts += 1
+        if not self.unified:
+            self._head = _HOST
         return self._host
 
     def derived(self, key, make):
@@ -111,26 +166,21 @@ class SyncedArray:
         """Move the buffer to ``device`` keeping its contents."""
         if device == self.device:
             return
-        if self.allocated:
-            host = self.array()
-            self.device = device
-            if device.type == 'cpu':
-                self._host = np.ascontiguousarray(host)
-                self._tensor = torch.from_numpy(self._host)
-                self._head = _SYNCED
-            else:
-                self._tensor = None
-                self._head = _HOST
+        host = self.array() if self.allocated else None
+        self._place(device)
+        if host is None:
+            self._head = _NONE
+        elif self.unified:
+            self._share(np.ascontiguousarray(host))
         else:
-            self.device = device
+            self._host, self._head = host, _HOST
 
     def reshaped(self, shape):
         """A SyncedArray of ``shape``: a view of this one when counts agree."""
         out = SyncedArray(shape, self.device)
         if self.allocated and int(np.prod(shape)) == int(np.prod(self.shape)):
             if self._head == _HOST:
-                out._host = self._host.reshape(out.shape)
-                out._head = _HOST
+                out._host, out._head = self._host.reshape(out.shape), _HOST
             else:
                 out.set_tensor(self._tensor.reshape(out.shape))
         return out
@@ -221,6 +271,17 @@ class Blob:
     @tdiff.setter
     def tdiff(self, t):
         self._diff.set_tensor(t)
+
+    def read_data(self):
+        """Data as a read-only host array; unlike ``data``, the device copy stays valid."""
+        return self._data.read()
+
+    def read_diff(self):
+        return self._diff.read()
+
+    def start_download(self):
+        """Begin copying data to the host (see SyncedArray.start_download)."""
+        self._data.start_download()
 
     def derived_data(self, key, make):
         """``make(data tensor)``, remade only when the data changes (see SyncedArray.derived)."""
