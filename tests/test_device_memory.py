@@ -1,6 +1,7 @@
 """The GPU memory protocol, run on the CPU as a discrete device (blob.DISCRETE_CPU):
-host and device copies move as Caffe's SyncedMemory moves them. (The golden layer,
-net and solver cases run in this mode too.)"""
+host and device copies move as Caffe's SyncedMemory moves them, and a training
+iteration reads nothing back from the device but its loss, after its backward pass
+is queued. (The golden layer, net and solver cases run in this mode too.)"""
 import numpy as np
 import pytest
 import torch
@@ -99,6 +100,28 @@ def test_fresh_and_reshaped_blobs_read_zeros(discrete):
 def tiny_solver(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return caffe.get_solver(tinynet.write(tmp_path, display=0))
+
+
+def test_training_iterations_read_back_only_the_loss(discrete, tiny_solver, downloads, host_reads,
+                                                     monkeypatch):
+    """Per iteration one device-to-host copy (the loss top), read after the backward pass
+    is queued; the data layer's writes, the label check and a driver reading the loss
+    blob (as train.py does) copy nothing back."""
+    solver = tiny_solver
+    solver.step(1)  # first use: parameters and loss weights reach the device
+    order = []
+    backward, weighted_loss = Net._backward, Net._weighted_loss
+    monkeypatch.setattr(Net, '_backward', lambda *a: order.append('backward') or backward(*a))
+    monkeypatch.setattr(Net, '_weighted_loss',
+                        staticmethod(lambda b: order.append('loss read') or weighted_loss(b)))
+    del downloads[:], host_reads[:]
+    losses = []
+    for _ in range(4):
+        solver.step(1)
+        losses.append(float(solver.net.blobs['loss'].data))
+    assert downloads == [()] * 4 and host_reads == []
+    assert order == ['backward', 'loss read'] * 4
+    assert all(np.isfinite(losses)) and len(set(losses)) == 4  # a new batch each time
 
 
 def test_training_matches_unified_memory(tiny_solver, monkeypatch):

@@ -120,6 +120,20 @@ class Layer:
             if w:
                 t.diff[...] = w  # backward reads the weight back as the top diff
 
+    def check_labels(self, blob, classes, ignore=None):
+        """Raise naming the first label outside [0, classes) that is not ``ignore``.
+
+        Checked on the host: labels written by a data layer are there already, so the
+        check costs no device sync (labels made on the device are copied once)."""
+        with np.errstate(invalid='ignore'):  # NaN becomes a negative int: reported below
+            lab = blob.read_data().reshape(-1).astype(np.int64)  # Caffe's int cast
+        bad = (lab < 0) | (lab >= classes)
+        if ignore is not None:
+            bad &= lab != ignore
+        if bad.any():
+            raise self.error('label %d outside [0, %d) and not the ignore label'
+                             % (int(lab[bad][0]), classes))
+
     # -- parameters -----------------------------------------------------
     def add_param(self, shape, filler=None):
         """Append a parameter blob of ``shape``, filled by FillerParameter ``filler``."""

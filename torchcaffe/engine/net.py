@@ -381,8 +381,13 @@ class Net:
 
     def _forward(self, start, end):
         """Run layers ``start..end`` (inclusive); return the weighted loss."""
+        return self._weighted_loss(self._launch_forward(start, end))
+
+    def _launch_forward(self, start, end):
+        """Run layers ``start..end`` without waiting for the device; return the loss tops
+        written, whose host copies are under way (read them with ``_weighted_loss``)."""
         self._follow_mode()
-        loss = 0.0
+        losses = []
         layers, bottoms, tops, loss_tops = self._layers, self._bottoms, self._tops, self._loss_tops
         mixed = _device.compute_dtype() != torch.float32
         relu_after = self._relu_after
@@ -398,7 +403,17 @@ class Net:
             layer.reshape(b, t)
             layer.forward(b, t)
             for j in loss_tops[i]:
-                loss = loss + torch.dot(t[j].tdata.reshape(-1).float(), t[j].tdiff.reshape(-1))
+                t[j].start_download()
+                losses.append(t[j])
+        return losses
+
+    @staticmethod
+    def _weighted_loss(blobs):
+        """The sum over loss tops of data . diff (the diff holds the loss weight), in
+        float32 as Caffe adds it up; waits for those tops only."""
+        loss = np.float32(0)
+        for blob in blobs:
+            loss += np.dot(blob.read_data().ravel(), blob.read_diff().ravel())
         return float(loss)
 
     def _backward(self, start, end):

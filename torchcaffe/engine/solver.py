@@ -193,12 +193,13 @@ class Solver:
     def _forward_backward(self):
         """One forward and backward pass; stops on a non-finite loss."""
         last = len(self.net.layers) - 1
-        loss = self.net._forward(0, last)
+        losses = self.net._launch_forward(0, last)
+        self.net._backward(last, 0)  # queued before the loss is read: the device keeps busy
+        loss = self.net._weighted_loss(losses)
         if not math.isfinite(loss):
             raise self.error("iteration %d: the loss is %s; %s. Training stopped before this "
                              "iteration's update: the weights are unchanged and no snapshot of "
                              "them was written" % (self.iter, loss, first_nonfinite_top(self.net)))
-        self.net._backward(last, 0)
         return loss
 
     def _update_smoothed_loss(self, loss, start_iter):
@@ -241,9 +242,9 @@ class Solver:
         net.share_with(self.net)
         loss, sums = f32(0), None
         for _ in range(iters):
-            iter_loss = net._forward(0, len(net.layers) - 1)
+            losses = net._launch_forward(0, len(net.layers) - 1)
             if p.test_compute_loss:
-                loss += f32(iter_loss)
+                loss += f32(net._weighted_loss(losses))
             outputs = [net.blobs[n].tdata for n in net.outputs]   # summed on the device
             if sums is None:
                 sums = [o.clone() for o in outputs]

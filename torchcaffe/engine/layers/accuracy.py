@@ -32,8 +32,7 @@ class Accuracy(Layer):
         if p.HasField('ignore_label'):
             valid = label != p.ignore_label
         safe = torch.where(valid, label, torch.zeros_like(label))
-        if bool(((safe < 0) | (safe >= classes)).any()):
-            raise self.error('label outside [0, %d) and not the ignore label' % classes)
+        self.check_labels(bottom[1], classes, p.ignore_label if p.HasField('ignore_label') else None)
         true = scores.gather(1, safe.unsqueeze(1))
         # Caffe counts ties against the true class: correct iff fewer than top_k
         # other classes score at least as high.

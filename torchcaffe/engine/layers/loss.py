@@ -28,12 +28,14 @@ class LossLayer(Layer):
             return Norm.VALID if lp.normalize else Norm.BATCH_SIZE
         return lp.normalization
 
-    def normalizer(self, mode, outer, inner, valid):
-        """Caffe's get_normalizer: the loss divisor, at least 1."""
-        if mode == Norm.FULL:
+    def normalizer(self, mode, outer, inner, valid=None):
+        """Caffe's get_normalizer: the loss divisor, at least 1. ``valid`` is the device
+        tensor of the labels that count (None without ignore_label); the VALID count
+        stays on the device, so no host sync."""
+        if mode == Norm.VALID and valid is not None:
+            return valid.sum().clamp(min=1).float()
+        if mode in (Norm.FULL, Norm.VALID):
             n = outer * inner
-        elif mode == Norm.VALID:
-            n = outer * inner if valid < 0 else valid
         elif mode == Norm.BATCH_SIZE:
             n = outer
         else:
@@ -77,16 +79,13 @@ class SoftmaxWithLoss(LossLayer):
 
     def forward(self, bottom, top):
         prob, lab, valid = self._prepare(bottom)
+        self.check_labels(bottom[1], prob.shape[1], self.ignore)
         safe = torch.where(valid, lab, torch.zeros_like(lab))
-        if bool(((safe < 0) | (safe >= prob.shape[1])).any()):
-            bad = lab[valid & ((lab < 0) | (lab >= prob.shape[1]))][0].item()
-            raise self.error('label %d outside [0, %d) and not the ignore label'
-                             % (bad, prob.shape[1]))
         p = prob.gather(1, safe.unsqueeze(1)).squeeze(1)
         logp = torch.log(torch.clamp(p, min=FLT_MIN))
         loss = -(logp * valid).sum(dtype=torch.float64)
-        n_valid = int(valid.sum()) if self.ignore is not None else -1
-        self.norm = self.normalizer(self.mode, self.outer, self.inner, n_valid)
+        self.norm = self.normalizer(self.mode, self.outer, self.inner,
+                                    valid if self.ignore is not None else None)
         top[0].tdata = (loss / self.norm).float().reshape(())
         self._saved = (prob, safe, valid)
         if len(top) > 1:
@@ -130,8 +129,8 @@ class SigmoidCrossEntropyLoss(LossLayer):
         terms = x * (t - pos) - torch.log1p(torch.exp(x - 2 * x * pos))
         loss = -(terms * valid).sum(dtype=torch.float64)
         n = x.shape[0]
-        n_valid = int(valid.sum()) if self.ignore is not None else -1
-        self.norm = self.normalizer(self.mode, n, bottom[0].count // max(n, 1), n_valid)
+        self.norm = self.normalizer(self.mode, n, bottom[0].count // max(n, 1),
+                                    valid if self.ignore is not None else None)
         top[0].tdata = (loss / self.norm).float().reshape(())
         self.valid = valid
 
