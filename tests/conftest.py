@@ -2,6 +2,7 @@ import os
 import sys
 
 import pytest
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,10 +21,18 @@ def pycaffe():
     return caffe
 
 
-@pytest.fixture(params=['unified', 'discrete'])
+MEMORY_MODELS = ['unified', 'discrete'] + (['cuda'] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=MEMORY_MODELS)
 def memory(request, monkeypatch):
-    """Each memory model in turn: the CPU's single buffer, and the CPU run as a discrete
-    device (separate host and device copies, moved as on a GPU)."""
+    """Each memory model in turn: the CPU's single buffer, the CPU run as a discrete
+    device (separate host and device copies, moved as on a GPU), and a real GPU where
+    torch sees one."""
     from torchcaffe.engine import blob
+    import torchcaffe as caffe
     monkeypatch.setattr(blob, 'DISCRETE_CPU', request.param == 'discrete')
+    if request.param == 'cuda':
+        caffe.set_mode_gpu()
+        request.addfinalizer(caffe.set_mode_cpu)
     return request.param

@@ -1,4 +1,4 @@
-"""Every golden layer case, in both memory models (conftest.memory): forward within
+"""Every golden layer case, in each memory model (conftest.memory): forward within
 1e-5, backward within 1e-4 of real Caffe, and the same diffs left uncomputed."""
 import numpy as np
 import pytest

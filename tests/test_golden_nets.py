@@ -1,4 +1,4 @@
-"""Every golden net case, in both memory models (conftest.memory): forward within
+"""Every golden net case, in each memory model (conftest.memory): forward within
 1e-4, backward within 1e-3 of real Caffe (blob diffs below MAX-pool ties are not
 reproducible, see tests/golden/README.md)."""
 import pytest

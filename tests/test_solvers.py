@@ -105,8 +105,8 @@ def check_restore_bit_for_bit(solver, g, case, monkeypatch, snapshot):
 @pytest.mark.parametrize('case', CASES)
 def test_golden_solver_case(case, monkeypatch, tmp_path, memory):
     """4 steps as in Caffe (snapshot at 2 on the way), the snapshot at 4 laid out like
-    Caffe's, and a restore of ours continued to 4 equal to the straight run; in both
-    memory models."""
+    Caffe's, and a restore of ours continued to 4 equal to the straight run; in each
+    memory model."""
     g = golden.Golden(case)
     solver = new_solver(case, monkeypatch)
     assert type(solver) is CLASS_OF_TYPE[solver.param.type]
