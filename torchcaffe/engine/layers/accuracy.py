@@ -26,13 +26,12 @@ class Accuracy(Layer):
     def forward(self, bottom, top):
         p = self.param.accuracy_param
         classes = bottom[0].shape[self.axis]
+        ignore = p.ignore_label if p.HasField('ignore_label') else None
+        self.check_labels(bottom[1], classes, ignore)
         scores = bottom[0].tdata.reshape(self.outer, classes, self.inner)
         label = bottom[1].tdata.reshape(self.outer, self.inner).long()
-        valid = torch.ones_like(label, dtype=torch.bool)
-        if p.HasField('ignore_label'):
-            valid = label != p.ignore_label
+        valid = torch.ones_like(label, dtype=torch.bool) if ignore is None else label != ignore
         safe = torch.where(valid, label, torch.zeros_like(label))
-        self.check_labels(bottom[1], classes, p.ignore_label if p.HasField('ignore_label') else None)
         true = scores.gather(1, safe.unsqueeze(1))
         # Caffe counts ties against the true class: correct iff fewer than top_k
         # other classes score at least as high.
