@@ -92,7 +92,7 @@ class SyncedArray:
 
     def set_tensor(self, t):
         """Replace the contents by ``t`` (same shape; becomes the buffer)."""
-        if tuple(t.shape) != self.shape:
+        if t.shape != self.shape:
             raise ValueError('tensor of shape %s for a buffer of shape %s'
                              % (tuple(t.shape), self.shape))
         if t.dtype not in (torch.float32, torch.bfloat16):
@@ -102,11 +102,9 @@ class SyncedArray:
         # numpy views channels-last tensors with strides; anything else is compacted
         if not (t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
             t = t.clone(memory_format=torch.preserve_format)  # a slice of channels-last stays so
-        self._derived = self._pending = None
-        if self.unified and t.dtype == torch.float32:
-            self._host, self._head = t.numpy(), _SYNCED
-        else:  # a separate device buffer, or an activation of bf16 mode: host copy on demand
-            self._host, self._head = None, _DEVICE
+        self._derived = self._pending = self._host = None
+        # unified float32: the host array is a view of the tensor, made when first read
+        self._head = _SYNCED if self.unified and t.dtype == torch.float32 else _DEVICE
         self._tensor = t
 
     def start_download(self):
@@ -131,6 +129,8 @@ class SyncedArray:
         if self._pending is not None:
             self._pending.synchronize()
             self._pending = None
+        if self._host is None:
+            self._host = self._tensor.numpy()
         view = self._host.view()
         view.flags.writeable = False
         return view
@@ -242,6 +242,8 @@ class Blob:
         """Change the shape; contents are kept when the count is unchanged."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
+        if tuple(shape) == self.shape:
+            return  # every pass reshapes every top: the common case stays cheap
         shape = tuple(int(d) for d in shape)
         if any(d < 0 for d in shape):
             raise ValueError('negative blob dimension in %s' % (shape,))

@@ -7,6 +7,7 @@ which layers and blobs need backward exactly as Caffe does, so the same diffs
 are computed and the same ones are left alone.
 """
 import collections
+import functools
 import os
 
 import numpy as np
@@ -324,8 +325,9 @@ class Net:
                     skip.add(self._blob_names[bid])
 
     # -- pycaffe surface ------------------------------------------------
-    @property
+    @functools.cached_property
     def blobs(self):
+        # made once, as pycaffe does: the blobs are fixed once the net is built
         return collections.OrderedDict(zip(self._blob_names, self._blobs))
 
     @property

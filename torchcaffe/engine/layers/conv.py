@@ -64,7 +64,8 @@ def _matmul_backward(dy, x, w, stride, pad, dilation, need):
 
 def _cast(blob, dtype):
     """The blob's data in ``dtype``, converted once per change of the data."""
-    return blob.derived_data(dtype, lambda t: t.to(dtype))
+    t = blob.tdata
+    return t if t.dtype == dtype else blob.derived_data(dtype, lambda t: t.to(dtype))
 
 
 class _ConvBase(Layer):
@@ -114,6 +115,8 @@ class _ConvBase(Layer):
             if p.bias_term:
                 self.add_param([self.num_output], p.bias_filler if p.HasField('bias_filler') else None)
         self.bias_term = p.bias_term
+        # aten.convolution's arguments after input, weight and bias
+        self.conv_args = (self.stride, self.pad, self.dilation, self.transposed, [0] * n, self.group)
         if self.axis != 1:
             raise self.error('only axis 1 (NCHW) is supported')
 
@@ -121,18 +124,16 @@ class _ConvBase(Layer):
         raise NotImplementedError
 
     def reshape(self, bottom, top):
+        ndim = len(bottom[0].shape)
         for b, t in zip(bottom, top):
-            shape = b.shape
-            if len(shape) != len(bottom[0].shape) or shape[self.axis] != self.channels:
+            shape = b.shape  # N, C, spatial axes (axis 1 is checked at setup)
+            if len(shape) != ndim or shape[1] != self.channels:
                 raise self.error('bottom shape %s does not match the first bottom %s'
                                  % (shape, bottom[0].shape))
-            spatial = [self.output_size(i, s) for i, s in enumerate(shape[self.axis + 1:])]
-            if any(s <= 0 for s in spatial):
+            spatial = tuple(map(self.output_size, range(ndim - 2), shape[2:]))
+            if spatial and min(spatial) <= 0:
                 raise self.error('input %s is too small for kernel %s' % (shape, self.kernel))
-            t.reshape(tuple(shape[:self.axis]) + (self.num_output,) + tuple(spatial))
-
-    def _args(self):
-        return (self.stride, self.pad, self.dilation, self.transposed, [0] * len(self.kernel), self.group)
+            t.reshape((shape[0], self.num_output) + spatial)
 
     def _operand(self, t):
         """``t`` in the engine's compute dtype and memory format (both opt-in)."""
@@ -159,7 +160,7 @@ class _ConvBase(Layer):
 
     def _cpu_channels_last(self, x):
         """Whether the channels_last mode's CPU paths apply (2-d convolution on CPU)."""
-        return not self.transposed and x.device.type == 'cpu' and x.dim() == 4 and device.channels_last()
+        return device.channels_last() and not self.transposed and x.dim() == 4 and x.device.type == 'cpu'
 
     def _by_matmul(self, x, dy):
         """Whether backward runs as matrix products: on the channels_last CPU path, for
@@ -187,7 +188,7 @@ class _ConvBase(Layer):
             bias = self._bias(x.dtype)
             packed = self._packed(x)
             if packed is None:
-                t.tdata = aten.convolution(x, self._weight(), bias, *self._args())
+                t.tdata = aten.convolution(x, self._weight(), bias, *self.conv_args)
                 continue
             self.relu_applied = self.fuse_relu
             t.tdata = torch.ops.mkldnn._convolution_pointwise(
@@ -198,7 +199,6 @@ class _ConvBase(Layer):
         w = self._weight()
         need_w = self.param_propagate_down[0]
         need_b = self.bias_term and self.param_propagate_down[1]
-        args = self._args()
         for t, down, b in zip(top, propagate_down, bottom):
             if not (down or need_w or need_b):
                 continue
@@ -208,7 +208,7 @@ class _ConvBase(Layer):
                 gi, gw, gb = _matmul_backward(dy, x, w, self.stride, self.pad, self.dilation, need)
             else:
                 gi, gw, gb = aten.convolution_backward(
-                    dy, x, w, [self.num_output] if need_b else None, *args, need)
+                    dy, x, w, [self.num_output] if need_b else None, *self.conv_args, need)
             if need_w:
                 self.blobs[0].tdiff.add_(gw)
             if need_b:
