@@ -6,6 +6,8 @@ from .blocks import LEARNED, conv_relu, dropout, max_pool
 WIDTHS = (64, 128, 256, 512, 512)  # channels of conv stages 1-5
 DEPTHS = (2, 2, 3, 3, 3)            # convolutions per stage
 FC = 4096                           # channels of fc6 and fc7
+# widths / 16 and fc / 64: the whole topology at a sliver of the cost (scripts' small nets)
+NARROW = dict(widths=(4, 8, 16, 32, 32), fc=64)
 
 
 def features(n, data, suffix='', first_conv='conv1_1', pad=100, widths=WIDTHS, depths=DEPTHS):

@@ -30,8 +30,6 @@ from nets.blocks import seg_loss  # noqa: E402
 from torchcaffe import layers as L  # noqa: E402
 from torchcaffe.proto import caffe_pb2  # noqa: E402
 
-NARROW = dict(widths=(4, 8, 16, 32, 32), fc=64)  # VGG16's widths / 16, fc 4096 / 64
-
 
 def rss_mb():
     """Resident set size of this process in MB (VmRSS of /proc/self/status)."""
@@ -46,7 +44,7 @@ def narrow_fcn8s(voc_dir):
     n = caffe.NetSpec()
     params = {'voc_dir': voc_dir, 'split': 'train', 'seed': 1337, 'prefetch': 1}
     n.data, n.label = L.Python(module='layers', layer='VOCSegDataLayer', ntop=2, param_str=repr(params))
-    fcn.head(n, vgg.trunk(n, n.data, **NARROW), n.data, 21, stride=8)
+    fcn.head(n, vgg.trunk(n, n.data, **vgg.NARROW), n.data, 21, stride=8)
     n.loss = seg_loss(n.score, n.label)
     return n.to_proto()
 

@@ -12,6 +12,8 @@ begins a host copy early (the loss, read after the backward pass is queued), so
 a training iteration does not stall the GPU. In bf16 mode a layer may leave a
 bfloat16 tensor; it is held like a device tensor, and the host sees it as float32.
 """
+import math
+
 import numpy as np
 import torch
 
@@ -178,7 +180,7 @@ class SyncedArray:
     def reshaped(self, shape):
         """A SyncedArray of ``shape``: a view of this one when counts agree."""
         out = SyncedArray(shape, self.device)
-        if self.allocated and int(np.prod(shape)) == int(np.prod(self.shape)):
+        if self.allocated and math.prod(shape) == math.prod(self.shape):
             if self._head == _HOST:
                 out._host, out._head = self._host.reshape(out.shape), _HOST
             else:
@@ -204,7 +206,7 @@ class Blob:
 
     @property
     def count(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def num(self):

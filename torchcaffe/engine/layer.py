@@ -7,6 +7,7 @@ of Blobs. Like Caffe, ``backward`` overwrites bottom diffs and accumulates
 parameter diffs (the solver clears them).
 """
 import difflib
+import math
 
 import numpy as np
 
@@ -170,4 +171,4 @@ def axis_index(axis, num_axes, what='axis'):
 
 def count(shape, start=0, end=None):
     """Product of ``shape[start:end]`` (1 for an empty range)."""
-    return int(np.prod(shape[start:end], dtype=np.int64))
+    return math.prod(int(d) for d in shape[start:end])
