@@ -25,7 +25,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,12 +54,7 @@ class Recorder(TorchDispatchMode):
 
 def load(n):
     """A TRAIN-phase engine Net from NetSpec ``n``, its inputs filled at random."""
-    with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
-        f.write(str(n.to_proto()))
-    try:
-        net = caffe.Net(f.name, caffe.TRAIN)
-    finally:
-        os.unlink(f.name)
+    net = caffe.Net(n.to_proto(), caffe.TRAIN)
     rng = np.random.RandomState(0)
     net.blobs['data'].data[...] = rng.uniform(-1, 1, net.blobs['data'].data.shape)
     if 'label' in net.blobs:
