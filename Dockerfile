@@ -1,7 +1,7 @@
 # FCN on the GPU, both backends: real BVLC Caffe (CUDA, Python layer) and PyTorch (CUDA).
 #
 #   docker build -t fcn .
-#   docker run --gpus all fcn                    # the demo: python demo.py --gpu 0
+#   docker run --gpus all fcn                    # the demo: fcn demo --gpu 0
 #   docker run --gpus all -v DATA:/data fcn python voc-fcn8s/solve.py --data-root /data --gpu 0 \
 #       --out /data/runs/voc-fcn8s
 #   docker run --gpus all -e FCN_BACKEND=caffe -v DATA:/data fcn python voc-fcn8s/solve.py ...
@@ -42,7 +42,7 @@ COPY --from=caffe /opt/venv /opt/venv
 RUN apt-get update && apt-get install -y --no-install-recommends \
         python3 $(cat /opt/pycaffe/packages.txt) \
     && rm -rf /var/lib/apt/lists/*
-# backend.py finds pycaffe through FCN_PYCAFFE_PREFIX (FCN_BACKEND=caffe selects it).
+# fcn/backend.py finds pycaffe through FCN_PYCAFFE_PREFIX (FCN_BACKEND=caffe selects it).
 ENV PATH=/opt/venv/bin:$PATH FCN_PYCAFFE_PREFIX=/opt/pycaffe GLOG_minloglevel=2
 # PyTorch's CUDA 13.0 build, the version scripts/setup.sh installs.
 ARG TORCH=torch==2.13.0
@@ -51,5 +51,5 @@ WORKDIR /fcn
 COPY . /fcn
 RUN pip install --no-cache-dir -e "/fcn[test]" \
     && python -c "import torch, torchcaffe" \
-    && FCN_BACKEND=caffe python -c "import backend; backend.load()"
-CMD ["python", "demo.py", "--gpu", "0"]
+    && FCN_BACKEND=caffe python -c "from fcn import backend; backend.load()"
+CMD ["fcn", "demo", "--gpu", "0"]

@@ -5,7 +5,7 @@ from torchcaffe.net_spec import layers as L, params as P
 LEARNED = [dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)]
 # Upsampling filters stay as initialized (bilinear, by surgery).
 FIXED = [dict(lr_mult=0)]
-LOSS_MODULE = 'losses'  # the Python loss layers, beside layers.py
+LOSS_MODULE = 'fcn.losses'  # the Python loss layers
 
 
 def conv_relu(bottom, nout, ks=3, stride=1, pad=1, **extra):

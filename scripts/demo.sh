@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run the demo (demo.py) from a fresh clone. Installs what it needs first
+# Run the demo (fcn demo) from a fresh clone. Installs what it needs first
 # (see setup.sh), and with --backend caffe or FCN_BACKEND=caffe builds the real
-# pycaffe too (see build_pycaffe.sh). Arguments go to demo.py, e.g.
+# pycaffe too (see build_pycaffe.sh). Arguments go to fcn demo, e.g.
 #   scripts/demo.sh --out /tmp/demo --backend caffe
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,4 +17,4 @@ done
 if [ "$backend" = caffe ]; then
     "$root/scripts/build_pycaffe.sh" --python "$py"
 fi
-exec "$py" "$root/demo.py" "$@"
+exec "$py" -m fcn demo "$@"

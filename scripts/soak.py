@@ -23,7 +23,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-import synthetic  # noqa: E402
+from fcn import synthetic  # noqa: E402
 import torchcaffe as caffe  # noqa: E402
 from nets import fcn, vgg  # noqa: E402
 from nets.blocks import seg_loss  # noqa: E402

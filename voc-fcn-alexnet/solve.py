@@ -9,7 +9,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the repository root
 
-import train  # noqa: E402
+from fcn import train  # noqa: E402
 
 if __name__ == '__main__':
     train.main(HERE, [train.Source('caffenet')])

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.io
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-import seg_datasets  # noqa: E402
+from fcn import datasets  # noqa: E402
 
 EXPECTED = {'trainval': 795, 'test': 654}
 FIRST_ID = 5000  # NYU's labeled image k is Gupta et al.'s img_(5000 + k)
@@ -40,7 +40,7 @@ def from_mat(path):
     if 'train' in splits and 'val' in splits:
         splits['trainval'] = splits['train'] + splits['val']
     if 'trainval' not in splits or 'test' not in splits:
-        raise seg_datasets.DataError('%s has neither trainNdxs/testNdxs (NYU) nor train, val, test (Gupta et al.); '
+        raise datasets.DataError('%s has neither trainNdxs/testNdxs (NYU) nor train, val, test (Gupta et al.); '
                                  'variables: %s' % (path, ', '.join(k for k in mat if not k.startswith('__'))))
     return splits
 
@@ -51,9 +51,9 @@ def from_lists(nyud):
     for split in ('train', 'val', 'test'):
         path = os.path.join(nyud, split + '.txt')
         if not os.path.isfile(path):
-            raise seg_datasets.DataError('%s not found: give --mat (see %s)'
+            raise datasets.DataError('%s not found: give --mat (see %s)'
                                      % (path, os.path.join(os.path.dirname(__file__), 'README.md')))
-        splits[split] = seg_datasets.read_ids(path)
+        splits[split] = datasets.read_ids(path)
     splits['trainval'] = splits['train'] + splits['val']
     return splits
 
@@ -64,7 +64,7 @@ def main(argv=None):
                         help='NYUD directory; relative paths start at the data root (default %(default)s)')
     parser.add_argument('--mat', help="nyusplits.mat (Gupta et al.) or splits.mat (NYU)")
     args = parser.parse_args(argv)
-    nyud = seg_datasets.resolve(args.nyud_dir)
+    nyud = datasets.resolve(args.nyud_dir)
     splits = from_mat(args.mat) if args.mat else from_lists(nyud)
     for split, ids in splits.items():
         with open(os.path.join(nyud, split + '.txt'), 'w') as f:

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-import seg_datasets  # noqa: E402
+from fcn import datasets  # noqa: E402
 
 CLASSES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'classes-59.txt')
 
@@ -24,17 +24,17 @@ def main(argv=None):
     parser.add_argument('--context-dir', default='pascal-context',
                         help='PASCAL-Context directory; relative paths start at the data root (default %(default)s)')
     args = parser.parse_args(argv)
-    context = seg_datasets.resolve(args.context_dir)
+    context = datasets.resolve(args.context_dir)
     labels_path, path_59 = os.path.join(context, 'labels.txt'), os.path.join(context, '59_labels.txt')
     if not os.path.isfile(labels_path):
-        raise seg_datasets.DataError('%s not found: it comes with the PASCAL-Context annotations (see %s)'
+        raise datasets.DataError('%s not found: it comes with the PASCAL-Context annotations (see %s)'
                                  % (labels_path, os.path.join(os.path.dirname(__file__), 'README.md')))
     if not os.path.isfile(path_59):
         with open(path_59, 'w') as f:
-            f.writelines('%d: %s\n' % pair for pair in seg_datasets.read_label_list(CLASSES) if pair[0] > 0)
+            f.writelines('%d: %s\n' % pair for pair in datasets.read_label_list(CLASSES) if pair[0] > 0)
         print('wrote %s from %s' % (path_59, CLASSES))
-    labels, labels_59 = seg_datasets.read_label_list(labels_path), seg_datasets.read_label_list(path_59)
-    lut = seg_datasets.context_lut(labels, labels_59, labels_path)
+    labels, labels_59 = datasets.read_label_list(labels_path), datasets.read_label_list(path_59)
+    lut = datasets.context_lut(labels, labels_59, labels_path)
     names = dict(labels)
     for task_class, (_, name) in enumerate(labels_59, 1):
         index = int(np.flatnonzero(lut == task_class)[0])

@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-import seg_datasets  # noqa: E402
+from fcn import datasets  # noqa: E402
 
 EXPECTED = 736
 
@@ -24,8 +24,8 @@ def seg11valid(voc_val, sbd_train):
 
 def read(path):
     if not os.path.isfile(path):
-        raise seg_datasets.DataError('split file %s not found (see %s)' % (path, os.path.abspath(__file__)))
-    return seg_datasets.read_ids(path)
+        raise datasets.DataError('split file %s not found (see %s)' % (path, os.path.abspath(__file__)))
+    return datasets.read_ids(path)
 
 
 def main(argv=None):
@@ -34,9 +34,9 @@ def main(argv=None):
                         help='VOC 2011 directory; relative paths start at the data root (default %(default)s)')
     parser.add_argument('--sbdd-dir', default='sbdd/dataset', help='SBD dataset directory (default %(default)s)')
     args = parser.parse_args(argv)
-    sets = os.path.join(seg_datasets.resolve(args.voc_dir), 'ImageSets', 'Segmentation')
+    sets = os.path.join(datasets.resolve(args.voc_dir), 'ImageSets', 'Segmentation')
     ids = seg11valid(read(os.path.join(sets, 'val.txt')),
-                     read(os.path.join(seg_datasets.resolve(args.sbdd_dir), 'train.txt')))
+                     read(os.path.join(datasets.resolve(args.sbdd_dir), 'train.txt')))
     out = os.path.join(sets, 'seg11valid.txt')
     with open(out, 'w') as f:
         f.writelines(i + '\n' for i in ids)

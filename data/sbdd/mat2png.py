@@ -11,14 +11,14 @@ import sys
 import scipy.io
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-import seg_datasets  # noqa: E402
+from fcn import datasets  # noqa: E402
 
 
 def convert(mat_path, kind):
     """Write the PNG of one .mat of ``kind`` ('cls' or 'inst'); return its path."""
     segmentation = scipy.io.loadmat(mat_path)['GT' + kind]['Segmentation'][0, 0]
     png = mat_path[:-4] + '.png'
-    seg_datasets.save_label_png(segmentation, png)
+    datasets.save_label_png(segmentation, png)
     return png
 
 
@@ -29,11 +29,11 @@ def main(argv=None):
     parser.add_argument('--kind', nargs='+', choices=('cls', 'inst'), default=('cls',),
                         help='which labels to convert (default: cls)')
     args = parser.parse_args(argv)
-    root = seg_datasets.resolve(args.sbdd_dir)
+    root = datasets.resolve(args.sbdd_dir)
     for kind in args.kind:
         paths = sorted(glob.glob(os.path.join(root, kind, '*.mat')))
         if not paths:
-            raise seg_datasets.DataError('no .mat files in %s (see %s)'
+            raise datasets.DataError('no .mat files in %s (see %s)'
                                      % (os.path.join(root, kind), os.path.join(os.path.dirname(__file__), 'README.md')))
         for path in paths:
             convert(path, kind)

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.io
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-import seg_datasets  # noqa: E402
+from fcn import datasets  # noqa: E402
 
 EXPECTED_TEST = 200
 
@@ -27,7 +27,7 @@ def name(line):
 
 def unannotated(root, ids):
     """The ids whose semantic label map is all 0 (void)."""
-    sub = os.path.join(root, 'SemanticLabels', seg_datasets.SIFTFlow.subdir)
+    sub = os.path.join(root, 'SemanticLabels', datasets.SIFTFlow.subdir)
     return [i for i in ids if not np.any(scipy.io.loadmat(os.path.join(sub, i + '.mat'))['S'])]
 
 
@@ -37,16 +37,16 @@ def main(argv=None):
                         help='SIFT Flow directory; relative paths start at the data root (default %(default)s)')
     parser.add_argument('--test-list', required=True, help='the test images, one per line')
     args = parser.parse_args(argv)
-    root = seg_datasets.resolve(args.siftflow_dir)
-    image_dir = os.path.join(root, 'Images', seg_datasets.SIFTFlow.subdir)
+    root = datasets.resolve(args.siftflow_dir)
+    image_dir = os.path.join(root, 'Images', datasets.SIFTFlow.subdir)
     images = sorted(name(p) for p in glob.glob(os.path.join(image_dir, '*.jpg')))
     if not images:
-        raise seg_datasets.DataError('no images in %s (see %s)'
+        raise datasets.DataError('no images in %s (see %s)'
                                      % (image_dir, os.path.join(os.path.dirname(__file__), 'README.md')))
-    test = [name(line) for line in seg_datasets.read_ids(args.test_list)]
+    test = [name(line) for line in datasets.read_ids(args.test_list)]
     missing = sorted(set(test) - set(images))
     if missing:
-        raise seg_datasets.DataError('test images not in %s: %s' % (root, ', '.join(missing[:5])))
+        raise datasets.DataError('test images not in %s: %s' % (root, ', '.join(missing[:5])))
     skip = set(unannotated(root, images))
     held_out = set(test) | skip
     splits = {'trainval': [i for i in images if i not in held_out],

@@ -1,0 +1,276 @@
+#!/usr/bin/env python
+"""Benchmark FCNs as the paper's Table 1 does, on every backend available, in one run.
+
+Protocol: a 500 x 500 input, warm-up, then the mean of 20 timed trials of a forward
+pass for FCN-AlexNet, FCN-VGG16 (32s), FCN-8s and FCN-GoogLeNet, and of a training
+iteration (forward, backward, heavy-momentum SGD update, batch 1) for FCN-8s.
+Reported per configuration: mean, median and min time, peak memory, FLOPs of a
+forward (counted from the net: multiply-adds x 2 of convolutions, deconvolutions
+and inner products) and the FLOP/s achieved; ratios against Caffe on the same
+device. Each measurement runs in its own process, so peak memory is its own.
+
+    python bench.py                      # everything available -> bench/results.{json,md,png}
+    python bench.py --nets FCN-8s --trials 5 --configs torch-cpu caffe-cpu
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from fcn import REPO
+
+NETS = {'FCN-AlexNet': 'voc-fcn-alexnet', 'FCN-VGG16': 'voc-fcn32s', 'FCN-8s': 'voc-fcn8s',
+        'FCN-GoogLeNet': 'voc-fcn-googlenet'}
+TRAIN_NET = 'FCN-8s'
+# backend, device, torchcaffe speed settings
+CONFIGS = {
+    'torch-cpu': ('torch', 'cpu', {}),
+    'torch-cpu-reuse': ('torch', 'cpu', {'reuse_host_memory': True}),
+    'torch-cpu-channels_last': ('torch', 'cpu', {'channels_last': True, 'reuse_host_memory': True}),
+    'torch-cpu-bf16': ('torch', 'cpu', {'precision': 'bf16', 'channels_last': True,
+                                        'reuse_host_memory': True}),
+    'torch-cuda': ('torch', 'cuda', {}),
+    'torch-cuda-tf32': ('torch', 'cuda', {'precision': 'tf32', 'cudnn_benchmark': True}),
+    'torch-cuda-bf16': ('torch', 'cuda', {'precision': 'bf16', 'cudnn_benchmark': True,
+                                          'channels_last': True}),
+    'caffe-cpu': ('caffe', 'cpu', {}),
+    'caffe-cuda': ('caffe', 'cuda', {}),
+}
+HEAVY_SGD = 'base_lr: 1e-10\nlr_policy: "fixed"\nmomentum: 0.99\nweight_decay: 0.0005\n'
+
+
+def flops(net):
+    """FLOPs of one forward: 2 x multiply-adds of Convolution, Deconvolution, InnerProduct."""
+    total = 0
+    for name, layer in net.layer_dict.items():
+        if layer.type not in ('Convolution', 'Deconvolution', 'InnerProduct'):
+            continue
+        weight = net.params[name][0].data
+        per_output = weight[0].size  # inputs (per group) x kernel
+        if layer.type == 'Deconvolution':  # each input value scatters into C_out/g x k x k outputs
+            total += 2 * net.blobs[net.bottom_names[name][0]].count * per_output
+        else:
+            total += 2 * net.blobs[net.top_names[name][0]].count * per_output
+    return total
+
+
+def sized_net(net_param, size, train):
+    """The experiment's deploy (or train, data layers as Inputs) net for a size x size input."""
+    from nets.data import input_shapes, with_inputs
+    if train:
+        return with_inputs(net_param, input_shapes(size, size))
+    for layer in net_param.layer:
+        if layer.type == 'Input':
+            for shape in layer.input_param.shape:
+                shape.dim[2:] = [size, size]
+    return net_param
+
+
+def fill_random(net, seed=0):
+    rng = np.random.RandomState(seed)
+    for blobs in net.params.values():
+        for b in blobs:
+            fan_in = max(1, int(np.prod(b.data.shape[1:])))
+            b.data[...] = rng.randn(*b.data.shape).astype(np.float32) * np.sqrt(2.0 / fan_in)
+
+
+def peak_rss_mb():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
+def child(spec):
+    """One measurement (in its own process): returns its result dict."""
+    from fcn import backend
+    from torchcaffe.formats import prototxt, read_net
+    name, config, task, size, trials, warmup = (spec[k] for k in
+                                                ('net', 'config', 'task', 'size', 'trials', 'warmup'))
+    which, dev, settings = CONFIGS[config]
+    caffe = backend.load(which)
+    cuda = dev == 'cuda'
+    sync = (lambda: None)
+    if cuda:
+        caffe.set_mode_gpu()
+        caffe.set_device(0)
+    else:
+        caffe.set_mode_cpu()
+    if which == 'torch':
+        import torch
+        for key, value in settings.items():
+            getattr(caffe, 'set_' + key)(value)
+        if cuda:
+            sync = torch.cuda.synchronize
+    experiment = os.path.join(REPO, NETS[name])
+    source = 'train.prototxt' if task == 'train' else 'deploy.prototxt'
+    work = tempfile.mkdtemp(prefix='bench-')
+    net_path = os.path.join(work, 'net.prototxt')
+    prototxt.write(net_path, sized_net(read_net(os.path.join(experiment, source)), size, task == 'train'))
+    if task == 'train':
+        solver_path = os.path.join(work, 'solver.prototxt')
+        with open(solver_path, 'w') as f:
+            f.write('net: "%s"\n%s' % (net_path, HEAVY_SGD))
+        solver = caffe.get_solver(solver_path)
+        net = solver.net
+        rng = np.random.RandomState(0)
+        net.blobs['label'].data[...] = rng.randint(0, 21, net.blobs['label'].data.shape)
+        run = lambda: solver.step(1)  # noqa: E731
+    else:
+        net = caffe.Net(net_path, caffe.TEST)
+        out = net.outputs[0]
+        run = lambda: net.forward()[out][0, 0, 0, 0]  # reading the output waits for the device  # noqa: E731
+    fill_random(net)
+    net.blobs['data'].data[...] = np.random.RandomState(1).uniform(-120, 120, net.blobs['data'].data.shape)
+    base_gpu = None
+    if cuda:
+        import torch
+        torch.cuda.reset_peak_memory_stats()
+        base_gpu = torch.cuda.mem_get_info()
+    for _ in range(warmup):
+        run()
+        sync()
+    times = []
+    for _ in range(trials):
+        t = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - t)
+    result = dict(spec, times=times, peak_rss_mb=peak_rss_mb())
+    if cuda:
+        import torch
+        if which == 'torch':
+            result['peak_gpu_mb'] = torch.cuda.max_memory_allocated() / 2 ** 20
+        else:  # Caffe keeps what it allocated: device memory in use after the run
+            free, total = torch.cuda.mem_get_info()
+            result['peak_gpu_mb'] = (base_gpu[0] - free) / 2 ** 20
+    return result
+
+
+def available(configs):
+    """The configurations this machine can run, probed in child processes."""
+    probe = {'torch-cuda': 'import torch; assert torch.cuda.is_available()',
+             'caffe-cpu': 'from fcn import backend; backend.load("caffe")',
+             'caffe-cuda': 'from fcn import backend; c = backend.load("caffe"); c.set_mode_gpu(); '
+                           'import torch; assert torch.cuda.is_available()'}
+    works = {}
+    for config in configs:
+        which, dev, _ = CONFIGS[config]
+        key = '%s-%s' % (which, dev)
+        if key not in works:
+            works[key] = key not in probe or subprocess.run(
+                [sys.executable, '-c', probe[key]], cwd=REPO, capture_output=True,
+                env=dict(os.environ, GLOG_minloglevel='2')).returncode == 0
+    return [c for c in configs if works['%s-%s' % CONFIGS[c][:2]]]
+
+
+def measure(spec):
+    """Run ``child`` for ``spec`` in a new process; returns its result (or the error)."""
+    r = subprocess.run([sys.executable, '-m', 'fcn.bench', '--child', json.dumps(spec)],
+                       cwd=REPO, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel='2'))
+    lines = [l for l in r.stdout.splitlines() if l.startswith('{')]
+    if r.returncode != 0 or not lines:
+        return dict(spec, error=(r.stderr.strip().splitlines() or ['failed'])[-1])
+    return json.loads(lines[-1])
+
+
+def summarize(results, flop_counts):
+    """Add mean/median/min seconds, GFLOP, GFLOP/s and ratios vs Caffe on the same device."""
+    for r in results:
+        if 'times' not in r:
+            continue
+        t = np.array(r['times'])
+        r.update(mean_s=float(t.mean()), median_s=float(np.median(t)), min_s=float(t.min()))
+        f = flop_counts[r['net']] * (3 if r['task'] == 'train' else 1)  # backward ~ 2 forwards
+        r.update(gflop=f / 1e9, gflops_per_s=f / 1e9 / r['mean_s'])
+    for r in results:
+        dev = CONFIGS[r['config']][1]
+        ref = [x for x in results if x['config'] == 'caffe-' + dev and x['net'] == r['net']
+               and x['task'] == r['task'] and 'mean_s' in x]
+        if ref and 'mean_s' in r:
+            r['speedup_vs_caffe'] = ref[0]['mean_s'] / r['mean_s']
+    return results
+
+
+def markdown(results, machine):
+    lines = ['Machine: %s' % machine, '',
+             '| net | task | config | mean s | median s | min s | peak RSS MB | peak GPU MB | GFLOP | GFLOP/s '
+             '| x Caffe |', '|' + '---|' * 11]
+    for r in results:
+        if 'error' in r:
+            lines.append('| %s | %s | %s | error: %s |||||||| ' % (r['net'], r['task'], r['config'], r['error']))
+            continue
+        lines.append('| %s | %s | %s | %.3f | %.3f | %.3f | %.0f | %s | %.1f | %.1f | %s |' % (
+            r['net'], r['task'], r['config'], r['mean_s'], r['median_s'], r['min_s'], r['peak_rss_mb'],
+            '%.0f' % r['peak_gpu_mb'] if 'peak_gpu_mb' in r else '-', r['gflop'], r['gflops_per_s'],
+            '%.2f' % r['speedup_vs_caffe'] if 'speedup_vs_caffe' in r else '-'))
+    return '\n'.join(lines) + '\n'
+
+
+def machine_description():
+    import torch
+    desc = '%s, %d CPU cores, Python %s, torch %s' % (platform.processor() or platform.machine(),
+                                                      os.cpu_count(), platform.python_version(),
+                                                      torch.__version__)
+    if torch.cuda.is_available():
+        desc += ', %s' % torch.cuda.get_device_name(0)
+    return desc
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--nets', nargs='+', default=list(NETS), choices=list(NETS))
+    p.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument('--tasks', nargs='+', default=['forward', 'train'], choices=['forward', 'train'])
+    p.add_argument('--size', type=int, default=500)
+    p.add_argument('--trials', type=int, default=20)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--out', default=os.path.join(REPO, 'bench'))
+    p.add_argument('--child', help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+    import torchcaffe
+    from torchcaffe.formats import read_net
+    configs = available(args.configs)
+    print('configurations: %s' % ', '.join(configs))
+    flop_counts = {}
+    for name in args.nets:
+        param = sized_net(read_net(os.path.join(REPO, NETS[name], 'deploy.prototxt')), args.size, False)
+        flop_counts[name] = flops(torchcaffe.Net(param, torchcaffe.TEST))
+    specs = [dict(net=n, config=c, task=t, size=args.size, trials=args.trials, warmup=args.warmup)
+             for t in args.tasks for n in args.nets if t == 'forward' or n == TRAIN_NET for c in configs]
+    results = []
+    for i, spec in enumerate(specs, 1):
+        print('[%d/%d] %s %s %s ...' % (i, len(specs), spec['net'], spec['task'], spec['config']), end=' ',
+              flush=True)
+        results.append(measure(spec))
+        r = results[-1]
+        print(r.get('error') or 'mean %.3f s' % np.mean(r['times']), flush=True)
+    summarize(results, flop_counts)
+    os.makedirs(args.out, exist_ok=True)
+    machine = machine_description()
+    with open(os.path.join(args.out, 'results.json'), 'w') as f:
+        json.dump(dict(machine=machine, size=args.size, trials=args.trials, results=results), f, indent=1)
+    table = markdown(results, machine)
+    with open(os.path.join(args.out, 'results.md'), 'w') as f:
+        f.write(table)
+    from fcn.vis import plot_bars
+    plot_bars(os.path.join(args.out, 'results.png'), 'mean seconds (%dx%d, %d trials)' % (
+        args.size, args.size, args.trials),
+        {'%s %s %s' % (r['net'], r['task'], r['config']): r.get('mean_s', float('nan')) for r in results},
+        unit=' s')
+    print(table)
+    print('written: %s/results.{json,md,png}' % args.out)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,355 @@
+"""Readers for FCN's five segmentation datasets in their real on-disk layouts.
+
+A reader is one split of one dataset: its ids, in split-file order, and how to
+load the arrays of an id for a list of tops. Inputs come out as Caffe expects
+them (float32, BGR, per-dataset mean subtracted, C x H x W, no scaling), labels
+as 1 x H x W uint8 class indices with 255 for void. Every failure is a
+DataError naming the file or directory and the README that says how to
+prepare the data. Nothing here imports Caffe: layers.py wraps readers as
+Python layers, and the preparation scripts under data/ use them directly.
+"""
+import os
+
+import numpy as np
+import scipy.io
+from PIL import Image
+
+from fcn import REPO
+VOID = 255
+
+# BGR means, from the original FCN layers.
+VOC_MEAN = (104.00699, 116.66877, 122.67892)
+CONTEXT_MEAN = (104.007, 116.669, 122.679)
+NYUD_MEAN = (116.190, 97.203, 92.318)
+NYUD_HHA_MEAN = (132.431, 94.076, 118.477)  # in the file's channel order (not flipped)
+NYUD_LOG_DEPTH_MEAN = 7.844
+SIFTFLOW_MEAN = (114.578, 115.294, 108.353)
+
+# PASCAL-Context: names the 59-class list uses for three classes of labels.txt.
+CONTEXT_RENAMES = {'diningtable': 'table', 'bedcloth': 'bedclothes', 'clothes': 'cloth'}
+
+
+class DataError(RuntimeError):
+    """A dataset file or directory is missing or malformed."""
+
+
+def data_root():
+    """Where relative dataset paths start: $FCN_DATA_ROOT, else data/ beside this file."""
+    return os.environ.get('FCN_DATA_ROOT') or os.path.join(REPO, 'data')
+
+
+def resolve(path):
+    """A dataset path: absolute as given, relative against the data root."""
+    path = os.path.expanduser(str(path))
+    return path if os.path.isabs(path) else os.path.join(data_root(), path)
+
+
+def voc_palette(n=256):
+    """PASCAL VOC's colormap (n x 3 uint8): the bits of k, 3 at a time, fill R, G, B from the top bit down."""
+    palette = np.zeros((n, 3), np.uint8)
+    for k in range(n):
+        c, bit = k, 7
+        while c:
+            for channel in range(3):
+                palette[k, channel] |= ((c >> channel) & 1) << bit
+            c >>= 3
+            bit -= 1
+    return palette
+
+
+def read_ids(path):
+    """The ids of a split file, one a line, blank lines skipped."""
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def save_label_png(label, path):
+    """Class indices (H x W, 0-255) as a PNG with VOC's palette, the format of SegmentationClass."""
+    im = Image.fromarray(np.asarray(label, np.uint8), 'L').convert('P')
+    im.putpalette(voc_palette().ravel().tolist())
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    im.save(path)
+
+
+def read_label_list(path):
+    """The (index, name) pairs of a PASCAL-Context list ('12: bamboo weaving'); names lose their spaces."""
+    pairs = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            index, sep, name = line.partition(':')
+            if not sep or not index.strip().isdigit() or not name.strip():
+                raise DataError("%s:%d: expected 'index: name', got %r" % (path, number, line.rstrip('\n')))
+            pairs.append((int(index), name.strip().replace(' ', '')))
+    return pairs
+
+
+def context_lut(labels, labels_59, labels_path='labels.txt'):
+    """Lookup table from PASCAL-Context label indices to the 59-class task (1-59, everything else 0)."""
+    index = {name: k for k, name in labels}
+    lut = np.zeros(max(index.values()) + 1, np.uint8)
+    for task_class, (_, name) in enumerate(labels_59, 1):
+        full = CONTEXT_RENAMES.get(name, name)
+        if full not in index:
+            raise DataError("59-class label '%s' (as '%s') is not in %s" % (name, full, labels_path))
+        lut[index[full]] = task_class
+    return lut
+
+
+class Dataset:
+    """One split of a dataset; subclasses fill ``sources``: top -> (directory, file template, loader)."""
+
+    name = ''          # the dataset, for messages
+    readme = ''        # data/<dataset>/README.md, named in every error
+    tops = ('data', 'label')
+    default_means = {'data': VOC_MEAN}  # per input; the first is the RGB image
+    label_classes = {}  # label tops and their numbers of classes; the other tops are inputs
+    background = None   # the background class, where the classes have one
+
+    def __init__(self, split_file, mean=None):
+        self.means = self.parse_means(mean)
+        self.mean = self.means[next(iter(self.default_means))]
+        self.split_file = split_file
+        self.ids = self.read_split(split_file)
+
+    def parse_means(self, mean):
+        """Means per input from ``mean``: a tuple for the image, or a dict naming inputs."""
+        given = mean if isinstance(mean, dict) else {} if mean is None else {next(iter(self.default_means)): mean}
+        unknown = sorted(set(given) - set(self.default_means))
+        if unknown:
+            raise ValueError('%s mean names unknown inputs %s (inputs with a mean: %s)'
+                             % (self.name, unknown, ', '.join(self.default_means)))
+        means = {}
+        for top, default in self.default_means.items():
+            value = np.array(given.get(top, default), np.float32).reshape(-1)
+            if value.shape != (len(default),):
+                raise ValueError('%s mean of %s must have %d value(s), got %r'
+                                 % (self.name, top, len(default), given.get(top)))
+            means[top] = value
+        return means
+
+    # -- errors and files -------------------------------------------------
+    def fail(self, message):
+        return DataError('%s: %s (see %s for how to prepare it)'
+                         % (self.name, message, os.path.join(REPO, self.readme)))
+
+    def directory(self, path, what='dataset directory'):
+        path = resolve(path)
+        if not os.path.isdir(path):
+            raise self.fail('%s %s not found' % (what, path))
+        return path
+
+    def read_split(self, path):
+        if not os.path.isfile(path):
+            here = sorted(f[:-4] for f in os.listdir(os.path.dirname(path)) if f.endswith('.txt')) \
+                if os.path.isdir(os.path.dirname(path)) else []
+            raise self.fail('split file %s not found (splits there: %s)' % (path, ', '.join(here) or 'none'))
+        ids = read_ids(path)
+        if not ids:
+            raise self.fail('split file %s is empty' % path)
+        return ids
+
+    def read_image(self, path, what, mode=None, modes=None):
+        """An image file as an array, converted to ``mode``; DataError names ``path`` when missing,
+        corrupt or not one of ``modes``."""
+        try:
+            with Image.open(path) as im:
+                if modes and im.mode not in modes:
+                    raise self.fail('%s %s is a %s image, expected %s' % (what, path, im.mode, ' or '.join(modes)))
+                return np.asarray(im.convert(mode) if mode else im)
+        except FileNotFoundError:
+            raise self.fail('missing %s %s' % (what, path)) from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise self.fail('cannot read %s %s (corrupt?): %s' % (what, path, e)) from e
+
+    def read_mat(self, path, key, what='label'):
+        """Variable ``key`` of a MATLAB file; missing or corrupt files raise DataError naming ``path``."""
+        if not os.path.isfile(path):
+            raise self.fail('missing %s %s' % (what, path))
+        try:
+            mat = scipy.io.loadmat(path)
+        except Exception as e:  # scipy raises many types on a damaged file
+            raise self.fail('cannot read %s %s (corrupt?): %s' % (what, path, e)) from e
+        if key not in mat:
+            raise self.fail('%s %s has no variable %s' % (what, path, key))
+        return mat[key]
+
+    # -- loading ----------------------------------------------------------
+    def check_tops(self, tops):
+        unknown = [t for t in tops if t not in self.sources]
+        if unknown or not tops:
+            raise ValueError('%s tops must be a non-empty list from %s, got %r'
+                             % (self.name, ', '.join(self.sources), list(tops)))
+
+    def load(self, id_, tops):
+        """The arrays of ``id_`` for ``tops``, checked to share one height and width."""
+        arrays, paths = [], []
+        for top in tops:
+            directory, template, loader = self.sources[top]
+            paths.append(os.path.join(directory, template % id_))
+            arrays.append(loader(paths[-1]))
+        for array, path in zip(arrays[1:], paths[1:]):
+            if array.shape[1:] != arrays[0].shape[1:]:
+                raise self.fail('size mismatch: %s is %dx%d but %s is %dx%d'
+                                % ((paths[0],) + arrays[0].shape[1:] + (path,) + array.shape[1:]))
+        return arrays
+
+    def image(self, path):
+        """An RGB image file as Caffe input: BGR, mean subtracted, C x H x W."""
+        rgb = self.read_image(path, 'image', 'RGB').astype(np.float32)
+        bgr = rgb[:, :, ::-1] - self.mean
+        return np.ascontiguousarray(bgr.transpose(2, 0, 1))
+
+    def label(self, raw, path, num_classes, void=()):
+        """``raw`` 1-based labels (the ``void`` values and 0 are void) as 0-based uint8, void 255."""
+        raw = np.asarray(raw)
+        if raw.ndim != 2:
+            raise self.fail('label %s is not a 2-d map (shape %s)' % (path, raw.shape))
+        raw = raw.astype(np.int64)
+        bad = (raw < 0) | (raw > num_classes)
+        bad[np.isin(raw, void)] = False
+        if bad.any():
+            raise self.fail('label %s has value %d, outside the classes 1-%d and void (0%s)'
+                            % (path, raw[bad][0], num_classes, ''.join(', %d' % v for v in void)))
+        out = (raw - 1).astype(np.uint8)  # 0 and -1 wrap past 255 ...
+        out[(raw <= 0) | np.isin(raw, void)] = VOID  # ... so set void explicitly
+        return out[np.newaxis]
+
+    def check_classes(self, label, path, num_classes):
+        """``label`` with classes 0..num_classes-1 and 255, else DataError naming the value."""
+        label = np.asarray(label).astype(np.int64)
+        bad = ((label < 0) | (label >= num_classes)) & (label != VOID)
+        if bad.any():
+            raise self.fail('label %s has value %d, outside the classes 0-%d and void (255)'
+                            % (path, label[bad][0], num_classes - 1))
+        return label.astype(np.uint8)[np.newaxis]
+
+
+class VOC(Dataset):
+    """PASCAL VOC segmentation: JPEGImages/<id>.jpg, SegmentationClass/<id>.png (palette indices)."""
+
+    name, readme = 'PASCAL VOC', 'data/pascal/README.md'
+    num_classes = 21
+    label_classes, background = {'label': num_classes}, 0
+
+    def __init__(self, voc_dir, split, mean=None):
+        root = self.directory(voc_dir)
+        super().__init__(os.path.join(root, 'ImageSets', 'Segmentation', split + '.txt'), mean)
+        self.sources = {'data': (os.path.join(root, 'JPEGImages'), '%s.jpg', self.image),
+                        'label': (os.path.join(root, 'SegmentationClass'), '%s.png', self.load_label)}
+
+    def load_label(self, path):
+        indices = self.read_image(path, 'label', modes=('P', 'L'))  # a palette PNG of class indices
+        return self.check_classes(indices, path, self.num_classes)
+
+
+class SBD(Dataset):
+    """Semantic Boundaries Dataset: img/<id>.jpg, cls/<id>.mat (GTcls.Segmentation), <split>.txt."""
+
+    name, readme = 'SBD', 'data/sbdd/README.md'
+    num_classes = 21
+    label_classes, background = {'label': num_classes}, 0
+
+    def __init__(self, sbdd_dir, split, mean=None):
+        root = self.directory(sbdd_dir)
+        super().__init__(os.path.join(root, split + '.txt'), mean)
+        self.sources = {'data': (os.path.join(root, 'img'), '%s.jpg', self.image),
+                        'label': (os.path.join(root, 'cls'), '%s.mat', self.load_label)}
+
+    def load_label(self, path):
+        gt = self.read_mat(path, 'GTcls')
+        try:
+            segmentation = gt['Segmentation'][0, 0]
+        except (ValueError, IndexError, TypeError):
+            raise self.fail('label %s: GTcls has no Segmentation field' % path) from None
+        return self.check_classes(np.asarray(segmentation), path, self.num_classes)
+
+
+class NYUD(Dataset):
+    """NYUDv2 in Gupta et al.'s form: data/{images,depth,hha}/img_<id>.png, segmentation/img_<id>.mat."""
+
+    name, readme = 'NYUDv2', 'data/nyud/README.md'
+    tops = ('color', 'label')
+    default_means = {'color': NYUD_MEAN, 'hha': NYUD_HHA_MEAN, 'depth': (NYUD_LOG_DEPTH_MEAN,)}
+    num_classes = 40
+    label_classes = {'label': num_classes}
+
+    def __init__(self, nyud_dir, split, mean=None):
+        root = self.directory(nyud_dir)
+        super().__init__(os.path.join(root, split + '.txt'), mean)
+        data = os.path.join(root, 'data')
+        self.sources = {'color': (os.path.join(data, 'images'), 'img_%s.png', self.image),
+                        'depth': (os.path.join(data, 'depth'), 'img_%s.png', self.load_depth),
+                        'hha': (os.path.join(data, 'hha'), 'img_%s.png', self.load_hha),
+                        'label': (os.path.join(root, 'segmentation'), 'img_%s.mat', self.load_label)}
+
+    def load_depth(self, path):
+        """Depth in millimetres as log depth minus its mean, 1 x H x W."""
+        depth = self.read_image(path, 'depth image', modes=('I;16', 'I', 'L')).astype(np.float32)
+        if (depth <= 0).any():  # log(0) would feed -inf to the net
+            raise self.fail('depth %s has missing (zero) values; use the filled depth maps' % path)
+        return (np.log(depth) - self.means['depth'])[np.newaxis]
+
+    def load_hha(self, path):
+        """HHA as stored (not flipped: the released HHA models take the file's order), minus its mean."""
+        hha = self.read_image(path, 'HHA image', 'RGB').astype(np.float32)
+        return np.ascontiguousarray((hha - self.means['hha']).transpose(2, 0, 1))
+
+    def load_label(self, path):
+        """40 classes 1-40 to 0-39; 0 (unlabeled) to 255."""
+        return self.label(self.read_mat(path, 'segmentation'), path, self.num_classes)
+
+
+class SIFTFlow(Dataset):
+    """SIFT Flow: Images, SemanticLabels (S: 0 void, 1-33), GeoLabels (S: -1 void, 1-3)."""
+
+    name, readme = 'SIFT Flow', 'data/sift-flow/README.md'
+    tops = ('data', 'sem', 'geo')
+    default_means = {'data': SIFTFLOW_MEAN}
+    label_classes = {'sem': 33, 'geo': 3}
+    subdir = 'spatial_envelope_256x256_static_8outdoorcategories'
+
+    def __init__(self, siftflow_dir, split, mean=None):
+        root = self.directory(siftflow_dir)
+        super().__init__(os.path.join(root, split + '.txt'), mean)
+        self.sources = {'data': (os.path.join(root, 'Images', self.subdir), '%s.jpg', self.image),
+                        'sem': (os.path.join(root, 'SemanticLabels', self.subdir), '%s.mat', self.load_sem),
+                        'geo': (os.path.join(root, 'GeoLabels', self.subdir), '%s.mat', self.load_geo)}
+
+    def load_sem(self, path):
+        return self.label(self.read_mat(path, 'S'), path, 33)
+
+    def load_geo(self, path):
+        return self.label(self.read_mat(path, 'S'), path, 3, void=(-1,))
+
+
+class PASCALContext(Dataset):
+    """PASCAL-Context: VOC2010 JPEGs, trainval/<id>.mat LabelMap mapped to 59 classes (+ background 0)."""
+
+    name, readme = 'PASCAL-Context', 'data/pascal-context/README.md'
+    default_means = {'data': CONTEXT_MEAN}
+    label_classes, background = {'label': 60}, 0  # the 59 classes and background
+
+    def __init__(self, context_dir, voc_dir, split, mean=None):
+        context = self.directory(context_dir)
+        voc = self.directory(voc_dir, 'VOC2010 directory')
+        super().__init__(os.path.join(voc, 'ImageSets', 'Main', split + '.txt'), mean)
+        lists = [os.path.join(context, f) for f in ('labels.txt', '59_labels.txt')]
+        for path in lists:
+            if not os.path.isfile(path):
+                raise self.fail('missing label list %s' % path)
+        try:
+            self.lut = context_lut(*map(read_label_list, lists), labels_path=lists[0])
+        except DataError as e:  # add the README pointer
+            raise self.fail(str(e)) from None
+        self.sources = {'data': (os.path.join(voc, 'JPEGImages'), '%s.jpg', self.image),
+                        'label': (os.path.join(context, 'trainval'), '%s.mat', self.load_label)}
+
+    def load_label(self, path):
+        raw = np.asarray(self.read_mat(path, 'LabelMap')).astype(np.int64)
+        bad = (raw < 0) | (raw >= len(self.lut))
+        if bad.any():
+            raise self.fail('label %s has value %d, not an index of labels.txt (0-%d)'
+                            % (path, raw[bad][0], len(self.lut) - 1))
+        return self.lut[raw][np.newaxis]

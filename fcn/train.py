@@ -1,0 +1,434 @@
+"""The training driver behind every experiment's solve.py.
+
+An experiment's solve.py names where its initial weights come from and which
+heads it scores; everything else is here: command line, backend and device,
+weights initialization (by layer name, from caffemodel files), bilinear init of
+the upsampling layers, the training loop with Caffe's solver, scoring on the
+val/test split every N iterations, snapshots, resuming, a JSON-lines log and a
+training-curve PNG. Paths in solver.prototxt are relative to the experiment
+directory, so solve.py runs from any working directory.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from fcn import backend
+from nets.data import data_options
+from fcn.datasets import DataError
+from torchcaffe.engine.solver import first_nonfinite_top
+from torchcaffe.errors import CaffeError, FormatError, SolverError
+from torchcaffe.formats.files import atomic_write
+
+EXPECTED = (DataError, CaffeError, FileNotFoundError)
+from fcn import REPO
+ILSVRC = os.path.join(REPO, 'ilsvrc-nets')
+SURGERY_HINT = {
+    'vgg16': 'python surgery.py ilsvrc-to-fcn --arch vgg16 --weights VGG_ILSVRC_16_layers.caffemodel '
+             '--out ilsvrc-nets/vgg16-fcn.caffemodel',
+    'caffenet': 'python surgery.py ilsvrc-to-fcn --arch caffenet --weights '
+                'bvlc_reference_caffenet.caffemodel --out ilsvrc-nets/caffenet-fcn.caffemodel',
+    'googlenet': 'python surgery.py ilsvrc-to-fcn --arch googlenet --weights bvlc_googlenet.caffemodel '
+                 '--out ilsvrc-nets/googlenet-fcn.caffemodel',
+}
+
+
+class Source:
+    """Initial weights: an ILSVRC twin made by surgery (``arch``) or another experiment's result."""
+
+    def __init__(self, name, suffix=''):
+        self.name, self.suffix = name, suffix
+
+    def default_path(self):
+        """The file this source names; None when an experiment has no weights yet."""
+        if self.name in SURGERY_HINT:
+            return os.path.join(ILSVRC, '%s-fcn.caffemodel' % self.name)
+        return experiment_weights(os.path.join(REPO, self.name))
+
+    def missing(self):
+        """What to run to create the weights."""
+        if self.name in SURGERY_HINT:
+            return 'make them with: ' + SURGERY_HINT[self.name]
+        return ('train that stage first (python %s/solve.py), or put its released model at %s/%s.caffemodel '
+                '(see %s/caffemodel-url)' % (self.name, self.name, self.name, self.name))
+
+
+def experiment_weights(directory):
+    """``<exp>/<exp>.caffemodel`` (released or copied), else the newest snapshot, else None."""
+    name = os.path.basename(os.path.normpath(directory))
+    final = os.path.join(directory, name + '.caffemodel')
+    if os.path.isfile(final):
+        return final
+    snapshots = glob.glob(os.path.join(directory, 'snapshot', '*_iter_*.caffemodel'))
+    if not snapshots:
+        return None
+    return max(snapshots, key=lambda p: int(re.search(r'_iter_(\d+)\.caffemodel$', p).group(1)))
+
+
+def read_params(path):
+    """{layer: [arrays]} of a caffemodel, read without building a net (either backend)."""
+    from torchcaffe.formats import read_weights
+    from torchcaffe.io import blobproto_to_array
+    return {layer.name: [blobproto_to_array(b) for b in layer.blobs]
+            for layer in read_weights(path).layer if len(layer.blobs)}
+
+
+def copy_params(net, params, suffix='', source='weights'):
+    """Copy ``params`` into the layers of ``net`` named the same plus ``suffix``; return their names."""
+    copied = []
+    for layer, arrays in params.items():
+        target = layer + suffix
+        if target not in net.params:
+            continue
+        blobs = net.params[target]
+        if len(blobs) != len(arrays):
+            raise ValueError('%s: layer %s has %d parameter blobs, the net\'s %s has %d'
+                             % (source, layer, len(arrays), target, len(blobs)))
+        for i, (blob, array) in enumerate(zip(blobs, arrays)):
+            if blob.data.size != array.size:
+                raise ValueError('%s: %s[%d] has shape %s, the net\'s %s[%d] has shape %s'
+                                 % (source, layer, i, array.shape, target, i, blob.data.shape))
+            blob.data[...] = array.reshape(blob.data.shape)
+        copied.append(target)
+    return copied
+
+
+def parse_args(description, argv):
+    p = argparse.ArgumentParser(description=description)
+    backend.add_argument(p)
+    p.add_argument('--gpu', type=int, default=None, help='GPU id (default: CPU)')
+    p.add_argument('--precision', choices=['fp32', 'tf32', 'bf16'], default='fp32',
+                   help='torch backend: fp32 (default, as Caffe), tf32 (CUDA) or bf16 (activations '
+                        'and convolutions in bfloat16; weights, solver and snapshots stay float32)')
+    p.add_argument('--channels-last', action='store_true',
+                   help='torch backend: NHWC convolutions (on CPU with oneDNN-packed weights and fused ReLU)')
+    p.add_argument('--reuse-host-memory', action='store_true',
+                   help='torch backend: keep freed host memory for reuse (Linux, glibc): faster on CPU, '
+                        'resident memory stays near its peak')
+    p.add_argument('--weights', nargs='+', default=None,
+                   help='initial weights, one file per source, or "none" to start from the nets\' '
+                        'fillers (default: the chain\'s previous stage)')
+    p.add_argument('--resume', default=None, help='continue from a .solverstate snapshot')
+    p.add_argument('--solver', default=None,
+                   help='another solver prototxt, e.g. a momentum.py preset (default: the experiment\'s)')
+    p.add_argument('--iters', type=int, default=None, help='train until this iteration (default: max_iter)')
+    p.add_argument('--score-every', type=int, default=None,
+                   help='score the val/test split every N iterations (0: never)')
+    p.add_argument('--snapshot-every', type=int, default=None,
+                   help='snapshot every N iterations (default: solver.prototxt, else --score-every)')
+    p.add_argument('--data-root', default=None, help='datasets directory (default: $FCN_DATA_ROOT or data/)')
+    p.add_argument('--out', default=None, help='snapshots, log and curve (default: <experiment>/snapshot)')
+    p.add_argument('--display', type=int, default=None, help='log the loss every N iterations')
+    p.add_argument('--seed', type=int, default=None, help='random seed of fillers and dropout')
+    p.add_argument('--train-data', type=data_options, default=None, metavar='DICT',
+                   help="options merged into the training data layer's param_str, e.g. \"{'mirror': True, "
+                        "'jitter': 32}\" (docs/training-options.md); 'sample' also multiplies iter_size by 1/sample")
+    p.add_argument('--score-data', type=data_options, default=None, metavar='DICT',
+                   help="options merged into the scoring (test) data layer's param_str, e.g. \"{'mask': 'fg-only'}\"")
+    return p.parse_args(argv)
+
+
+def solver_file(source, out, snapshot_every, train_data=None, score_data=None):
+    """<out>/solver.prototxt: solver prototxt ``source`` with absolute paths (relative ones
+    start at its directory), data options and our snapshot schedule, kept because the
+    solver's errors name it; returns (path, param, snapshot interval)."""
+    from torchcaffe.formats import prototxt, read_solver
+    param = read_solver(source)
+    here = os.path.dirname(os.path.abspath(source))
+    for field in ('net', 'train_net'):
+        if param.HasField(field):
+            setattr(param, field, os.path.join(here, getattr(param, field)))
+    for i, name in enumerate(param.test_net):
+        param.test_net[i] = os.path.join(here, name)
+    set_data_options(param, train_data, score_data)
+    schedule = snapshot_every if snapshot_every is not None else param.snapshot
+    param.snapshot = 0  # the driver snapshots, so scoring and snapshots share one schedule
+    param.snapshot_prefix = os.path.join(out, 'train')  # <out>/train_iter_N.caffemodel for every experiment
+    path = os.path.join(out, 'solver.prototxt')
+    prototxt.write(path, param)
+    return path, param, schedule
+
+
+def set_data_options(param, train_data, score_data):
+    """Inline the solver's nets with data options merged into their data layers.
+
+    Loss sampling keeps each cell with probability p, so iter_size grows by 1/p
+    (rounded) to keep the effective batch size, as in the paper (section 4.4).
+    """
+    from nets.data import with_data_options
+    from torchcaffe.formats import read_net
+    if train_data:
+        if not param.HasField('train_net'):
+            sys.exit('--train-data needs a solver with train_net')
+        param.train_net_param.CopyFrom(with_data_options(read_net(param.train_net), train_data))
+        param.ClearField('train_net')
+        p = train_data.get('sample', 1)
+        if not (type(p) in (int, float) and 0 < p <= 1):
+            sys.exit("--train-data: 'sample' must be a probability in (0, 1], got %r" % (p,))
+        param.iter_size = max(1, round(param.iter_size / p))
+    if score_data:
+        for path in param.test_net:
+            param.test_net_param.add().CopyFrom(with_data_options(read_net(path), score_data))
+        param.ClearField('test_net')
+    if train_data or score_data:
+        print('data options: train %s, score %s; iter_size %d' % (train_data, score_data, param.iter_size))
+
+
+class Log:
+    """Machine-readable training log (JSON lines) and its curve PNG."""
+
+    def __init__(self, out):
+        self.path = os.path.join(out, 'log.jsonl')
+        self.curve = os.path.join(out, 'curve.png')
+        self.records = []
+        if os.path.isfile(self.path):
+            with open(self.path) as f:
+                self.records = [json.loads(line) for line in f if line.strip()]
+
+    def write(self, **record):
+        record['time'] = round(time.time(), 3)
+        self.records.append(record)
+        with open(self.path, 'a') as f:
+            f.write(json.dumps(record) + '\n')
+
+    def truncate(self, iteration):
+        """Forget records after ``iteration`` (a resumed run rewrites them)."""
+        self.records = [r for r in self.records if r['iter'] <= iteration]
+        with open(self.path, 'w') as f:
+            f.writelines(json.dumps(r) + '\n' for r in self.records)
+
+    def plot(self):
+        from fcn.vis import plot_curves
+        losses = {'loss': [(r['iter'], r['loss']) for r in self.records if 'loss' in r]}
+        scores = {}
+        for r in self.records:
+            for head, m in r.get('scores', {}).items():
+                for key in ('mean_iu', 'overall_acc'):
+                    scores.setdefault('%s %s' % (head, key), []).append((r['iter'], m[key]))
+        plot_curves(self.curve, {'training loss': losses, 'val scores': scores})
+
+
+def weighted_loss(net):
+    """Sum of loss_weight * loss over the net's loss blobs."""
+    return float(sum(w * float(net.blobs[b].data.reshape(-1)[0])
+                     for b, w in net.blob_loss_weights.items() if w))
+
+
+def weight_files(sources, weights):
+    """The initial weights file of each source; exits saying how to make a missing one."""
+    if weights == ['none']:
+        return []
+    paths = weights or [s.default_path() for s in sources]
+    if len(paths) != len(sources):
+        sys.exit('--weights needs %d file(s): %s' % (len(sources), ', '.join(s.name for s in sources)))
+    for source, path in zip(sources, paths):
+        if path is None or not os.path.isfile(path):
+            sys.exit('initial weights %s not found: %s' % (path or 'of ' + source.name, source.missing()))
+    return paths
+
+
+def initialize(net, sources, paths, init_hook):
+    """Load the initial weights by layer name (with suffixes), then the experiment's own surgery."""
+    if not paths:
+        print('init: no initial weights, the layers keep their fillers')
+    for source, path in zip(sources, paths):
+        params = read_params(path)
+        copied = copy_params(net, params, source.suffix, path)
+        print('init: %d layers from %s%s' % (len(copied), path,
+                                            ' (suffix %s)' % source.suffix if source.suffix else ''))
+        if init_hook is not None:
+            init_hook(net, params)
+
+
+def data_layer(net):
+    """The net's Python data layer object, if it can report and restore its position."""
+    layer = net.layers[0]
+    return layer if hasattr(layer, 'restore') and hasattr(layer, 'state') else None
+
+
+def snapshot(solver, param, window):
+    """The solver's snapshot, after ``<prefix>_iter_N.train.json``: what this driver needs
+    to continue exactly as if never stopped, the data layer's state (its seed too, drawn
+    at setup when the net gives none) and the losses since the last log line."""
+    layer = data_layer(solver.net)
+    state = {'iter': solver.iter, 'data': layer.state if layer else None, 'window': window}
+    path = '%s_iter_%d.train.json' % (param.snapshot_prefix, solver.iter)
+    try:
+        atomic_write(path, json.dumps(state).encode())
+    except OSError as e:
+        raise SolverError("iteration %d: cannot write snapshot '%s': %s"
+                          % (solver.iter, path, e.strerror or e)) from None
+    solver.snapshot()  # its solverstate is written last: a run resumes from complete files
+
+
+def resume(solver, param, state_file):
+    """Restore ``state_file`` and the driver's state beside it; return the loss window."""
+    solver.restore(state_file)
+    path = os.path.splitext(state_file)[0] + '.train.json'
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except FileNotFoundError:  # written by another driver: the data position follows from iter
+        state = {'data': None, 'window': []}
+    except ValueError as e:
+        raise FormatError('%s: not a training state (JSON): %s' % (path, e)) from None
+    if not isinstance(state, dict) or state.get('iter', solver.iter) != solver.iter:
+        raise FormatError('%s: not the training state of %s' % (path, state_file))
+    layer = data_layer(solver.net)
+    if layer is not None:  # continue the data order where the snapshot was taken
+        layer.restore(state.get('data') or dict(layer.state, position=solver.iter * param.iter_size))
+    return state.get('window', [])
+
+
+def main(experiment, sources, heads=(('score', 'label'),), score_every=4000, exclude=None,
+         init_hook=None, argv=None):
+    """Train ``experiment`` (its directory) from ``sources``; see ``--help``."""
+    description = 'Train %s (solver.prototxt there) and score it as it learns.' % os.path.basename(experiment)
+    args = parse_args(description, argv)
+    try:
+        run(experiment, sources, heads, score_every, exclude, init_hook, args)
+    except EXPECTED as e:  # bad data or files: the message says what to fix
+        sys.exit('error: %s' % e)
+
+
+def run(experiment, sources, heads, score_every, exclude, init_hook, args):
+    paths = [] if args.resume else weight_files(sources, args.weights)
+    if args.data_root:
+        os.environ['FCN_DATA_ROOT'] = os.path.abspath(args.data_root)
+    caffe = backend.load(args.backend)
+    rank, world = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+    local = 0
+    if world > 1:  # launched by torchrun: one data-parallel replica per process
+        if caffe.__name__ != 'torchcaffe':
+            sys.exit('data-parallel training (torchrun) needs the torch backend')
+        from torchcaffe.engine import parallel
+        local = parallel.start(args.gpu is not None)
+    if args.gpu is not None:
+        caffe.set_device(args.gpu + local)
+        caffe.set_mode_gpu()
+    else:
+        caffe.set_mode_cpu()
+    if args.seed is not None:
+        caffe.set_random_seed(args.seed)
+    if args.precision != 'fp32' or args.channels_last or args.reuse_host_memory:
+        if caffe.__name__ != 'torchcaffe':
+            sys.exit('--precision, --channels-last and --reuse-host-memory are settings of the torch backend')
+        caffe.set_precision(args.precision)
+        caffe.set_channels_last(args.channels_last)
+        if args.reuse_host_memory:
+            caffe.set_reuse_host_memory(True)
+    if rank == 0:
+        print('backend: %s (%s) on %s, %s%s%s' % (
+            os.environ['FCN_BACKEND'], os.path.dirname(caffe.__file__),
+            'CPU' if args.gpu is None else 'GPU %d' % (args.gpu + local), args.precision,
+            ', channels_last' if args.channels_last else '',
+            ', reusing host memory' if args.reuse_host_memory else ''))
+    out = os.path.abspath(args.out or os.path.join(experiment, 'snapshot'))
+    os.makedirs(out, exist_ok=True)
+    score_every = score_every if args.score_every is None else args.score_every
+    if rank == 0:
+        for partial in glob.glob(os.path.join(out, '.train_iter_*')):  # a killed run's unfinished writes
+            os.remove(partial)
+    source = args.solver or os.path.join(experiment, 'solver.prototxt')
+    path, param, snapshot_every = solver_file(source, out, args.snapshot_every, args.train_data,
+                                              args.score_data)
+    snapshot_every = snapshot_every or score_every
+    solver = caffe.get_solver(path)
+    if args.display is not None:
+        param.display = args.display
+    log = Log(out) if rank == 0 else None
+    window = []
+    if args.resume:
+        window = resume(solver, param, args.resume)
+        if log:
+            log.truncate(solver.iter)
+        print('resumed from %s at iteration %d' % (args.resume, solver.iter))
+    else:
+        initialize(solver.net, sources, paths, init_hook)
+        from fcn import surgery
+        surgery.interp(solver.net, [k for k in solver.net.params if k.startswith('up')])
+    if world > 1:
+        parallel.attach(solver)
+    train(caffe, solver, param, log, args.iters or param.max_iter, score_every, snapshot_every,
+          heads, exclude, param.display or 20, window, path)
+
+
+def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, exclude, display,
+          window, source):
+    """Step to ``iters``, logging, scoring and snapshotting on schedule; ``window`` holds the
+    losses since the last log line (of the run resumed), ``source`` the solver file.
+
+    Without a ``log`` (data-parallel replicas other than rank 0) it only steps.
+    """
+    if log is None:
+        while solver.iter < iters:
+            solver.step(1)
+        return
+    from fcn import score
+    start = time.time()
+    dataset, saved = None, None
+    tty = sys.stdout.isatty()  # a progress bar on a terminal; a log gets the display lines only
+    first, began = solver.iter, time.time()
+    while solver.iter < iters:
+        solver.step(1)
+        loss = weighted_loss(solver.net)
+        if not np.isfinite(loss):  # Caffe's solver updates anyway: stop before a snapshot of that
+            raise SolverError('%s: iteration %d: the loss is %s; %s. Training stopped; the last '
+                              'snapshot is intact' % (source, solver.iter - 1, loss,
+                                                     first_nonfinite_top(solver.net)))
+        window.append(loss)
+        it = solver.iter
+        if it % display == 0 or it == iters:
+            rate = len(window) / max(time.time() - start, 1e-9)
+            log.write(iter=it, loss=float(np.mean(window)), lr=float(solver_lr(solver, param)))
+            print('%siter %d  loss %.6g  (%.2f it/s, %s to go)' % ('\r\033[K' if tty else '', it,
+                                                                   np.mean(window), rate,
+                                                                   eta((iters - it) / rate)), flush=True)
+            window, start = [], time.time()
+        if tty:
+            rate = (it - first) / max(time.time() - began, 1e-9)
+            score.progress(it, iters, 'training', sys.stdout,
+                           'loss %.4g, %s to go' % (loss, eta((iters - it) / rate)))
+        if score_every and (it % score_every == 0 or it == iters) and solver.test_nets:
+            if dataset is None:
+                dataset = test_ids(solver.test_nets[0])
+            result = score.seg_tests(solver, None, dataset, heads, exclude)
+            log.write(iter=it, scores={layer: summary(m) for layer, m in result.items()})
+            log.plot()
+        if snapshot_every and it % snapshot_every == 0:
+            snapshot(solver, param, window)
+            saved = it
+    if saved != solver.iter:  # like Caffe's snapshot_after_train: the last weights are kept
+        snapshot(solver, param, window)
+    log.plot()
+    print('log: %s\ncurve: %s' % (log.path, log.curve))
+
+
+def solver_lr(solver, param):
+    """The current learning rate where the backend exposes it, else the base rate."""
+    return getattr(solver, 'lr', param.base_lr)
+
+
+def test_ids(net):
+    """Ids of the test net's split, from its data layer (one forward each)."""
+    layer = net.layers[0]
+    reader = getattr(layer, 'reader', None)
+    if reader is None:
+        raise SystemExit('the test net\'s first layer is not one of layers.py\'s data layers')
+    return list(reader.ids)
+
+
+def summary(m):
+    """The JSON-safe numbers of a score.metrics result."""
+    return {k: (float(v) if np.isscalar(v) else [float(x) for x in np.ravel(v)])
+            for k, v in m.items() if k != 'hist'}
+
+
+def eta(seconds):
+    seconds = int(seconds)
+    return '%d:%02d:%02d' % (seconds // 3600, seconds // 60 % 60, seconds % 60)
