@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ..errors import CaffeError, SolverError
+from ..errors import CaffeError, SolverError, first_nonfinite_top
 from ..formats import binaryproto, read_net, read_solver, rngstate
 from ..formats.upgrade import upgrade_solver
 from ..proto import caffe_pb2
@@ -366,19 +366,6 @@ def _log_outputs(net, which, values):
             extra = ' (* %g = %g loss)' % (weight, weight * v) if weight else ''
             info('    %s net output #%d: %s = %g%s' % (which, index, name, v, extra))
             index += 1
-
-
-def first_nonfinite_top(net):
-    """Which layer's top holds a non-finite value after the last forward.
-
-    Only pycaffe's API is used, so the training driver asks the same of real Caffe's nets.
-    """
-    for layer, tops in net.top_names.items():
-        for top in tops:
-            if not np.isfinite(net.blobs[top].data).all():
-                return "the first non-finite top is '%s' of layer '%s' (%s)" % (
-                    top, layer, net.layer_dict[layer].type)
-    return 'no top of the last forward is non-finite'
 
 
 def _check_finite_params(solver):

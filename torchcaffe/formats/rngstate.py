@@ -9,8 +9,6 @@ generator first, then one per CUDA device when CUDA was in use.
 import os
 import struct
 
-import torch
-
 from ..errors import FormatError
 from .files import atomic_write, read_bytes
 
@@ -19,6 +17,7 @@ MAGIC = b'torchcaffe rngstate 1\n'
 
 def capture():
     """The generator states now, as byte strings: CPU, then each CUDA device in use."""
+    import torch  # here, not above: torchcaffe.formats imports without torch
     states = [torch.get_rng_state()]
     if torch.cuda.is_initialized():  # never used otherwise: its state is still the seed's
         states += torch.cuda.get_rng_state_all()
@@ -35,6 +34,7 @@ def write(path, states):
 
 def read(path):
     """The states in the file at ``path``; FormatError naming it when it is not one."""
+    import torch
     path = os.fspath(path)
     raw = read_bytes(path)
     if not raw.startswith(MAGIC):
@@ -62,6 +62,7 @@ def read(path):
 
 def apply(states):
     """Set torch's generators to ``states`` (CUDA ones only where those devices exist)."""
+    import torch
     torch.set_rng_state(torch.frombuffer(bytearray(states[0]), dtype=torch.uint8))
     cuda = states[1:]
     if cuda and torch.cuda.is_available():
