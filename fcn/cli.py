@@ -14,6 +14,7 @@ COMMANDS = {
     'prepare': ('fcn.prepare', "prepare a dataset's splits and labels (data/README.md)"),
     'download': ('fcn.download', "fetch and verify an experiment's released weights"),
     'run': ('fcn.launch', 'run a pycaffe script with "import caffe" meaning this project\'s backend'),
+    'analyze': ('fcn.analyses', "the paper's analyses: shift-and-stitch, momentum, upper bounds, HHA"),
     'bench': ('fcn.bench', "time the paper's nets on every backend (Table 1)"),
     'demo': ('fcn.demo', 'train, score and segment a narrow FCN-8s on synthetic data'),
 }

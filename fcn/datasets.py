@@ -44,19 +44,6 @@ def resolve(path):
     return path if os.path.isabs(path) else os.path.join(data_root(), path)
 
 
-def voc_palette(n=256):
-    """PASCAL VOC's colormap (n x 3 uint8): the bits of k, 3 at a time, fill R, G, B from the top bit down."""
-    palette = np.zeros((n, 3), np.uint8)
-    for k in range(n):
-        c, bit = k, 7
-        while c:
-            for channel in range(3):
-                palette[k, channel] |= ((c >> channel) & 1) << bit
-            c >>= 3
-            bit -= 1
-    return palette
-
-
 def read_ids(path):
     """The ids of a split file, one a line, blank lines skipped."""
     with open(path) as f:
@@ -65,10 +52,9 @@ def read_ids(path):
 
 def save_label_png(label, path):
     """Class indices (H x W, 0-255) as a PNG with VOC's palette, the format of SegmentationClass."""
-    im = Image.fromarray(np.asarray(label, np.uint8), 'L').convert('P')
-    im.putpalette(voc_palette().ravel().tolist())
+    from fcn.vis import save_label  # vis draws with this module's VOID: imported on use
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    im.save(path)
+    save_label(path, label)
 
 
 def read_label_list(path):

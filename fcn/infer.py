@@ -17,8 +17,8 @@ from PIL import Image
 
 from fcn import backend
 from fcn import vis
+from fcn.datasets import VOC_MEAN
 
-VOC_MEAN = (104.00699, 116.66877, 122.67892)  # BGR, of the ILSVRC images
 EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.tif', '.tiff')
 
 

@@ -25,11 +25,11 @@ import os
 import numpy as np
 
 from fcn import backend
+from fcn.datasets import VOID
 
 caffe = backend.load()
 
 FLT_MIN = float(np.finfo(np.float32).tiny)  # Caffe clamps probabilities here before the log
-VOID = 255
 
 
 def parse(text, layer, keys):

@@ -1,11 +1,11 @@
 """PASCAL-Context: 59 classes and background on VOC2010 images; train and val splits."""
 from torchcaffe.net_spec import NetSpec
+from fcn.datasets import CONTEXT_MEAN as MEAN
 
 from . import fcn
 from .data import input_data, python_data
 
 CLASSES = 60  # the 59 most frequent classes and background
-MEAN = (104.007, 116.669, 122.679)  # BGR
 DEPLOY_SHAPE = (1, 3, 500, 500)
 
 

@@ -1,11 +1,11 @@
 """SIFT Flow: semantic (33 classes) and geometric (3 classes) labels, one net, two heads."""
 from torchcaffe.net_spec import NetSpec
+from fcn.datasets import SIFTFLOW_MEAN as MEAN
 
 from . import fcn, vgg
 from .blocks import seg_loss
 from .data import input_data, python_data
 
-MEAN = (114.578, 115.294, 108.353)  # BGR
 DEPLOY_SHAPE = (1, 3, 256, 256)  # SIFT Flow images are 256x256
 # Heads: name suffix, label top, classes, loss. The semantic loss is plain 'loss'.
 HEADS = (('_sem', 'sem', 33, 'loss'), ('_geo', 'geo', 3, 'loss_geo'))

@@ -1,12 +1,12 @@
 """PASCAL VOC segmentation: train on SBD train, validate on VOC2011 seg11valid; 21 classes."""
 from torchcaffe.net_spec import NetSpec
+from fcn.datasets import VOC_MEAN as MEAN
 
 from . import alexnet, fcn, googlenet
 from .blocks import dropout, seg_loss
 from .data import input_data, python_data
 
 CLASSES = 21  # 20 object classes and background
-MEAN = (104.00699, 116.66877, 122.67892)  # BGR, of the ILSVRC images
 DEPLOY_SHAPE = (1, 3, 500, 500)  # VOC images are at most 500x500
 # Data layer class and dataset directory (relative to the data root) per split.
 SOURCES = {'train': ('SBDDSegDataLayer', 'sbdd_dir', 'sbdd/dataset'),

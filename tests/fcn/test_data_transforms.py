@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import fcn
 from fcn import layers
 import refcaffe
 from fcn import datasets
@@ -228,7 +229,7 @@ def test_same_transforms_inside_bvlc_caffe(root, tmp_path, pycaffe):
             'layer: "VOCSegDataLayer" param_str: "%s" } }' % repr(p).replace('"', '\\"'))
     (tmp_path / 'net.prototxt').write_text(text)
     out, n = str(tmp_path / 'out.npz'), 6
-    repo = os.path.dirname(os.path.abspath(layers.__file__))
+    repo = fcn.REPO
     r = subprocess.run([sys.executable, '-c', LIVE, str(tmp_path / 'net.prototxt'), out, str(n)], cwd=repo,
                        env=dict(refcaffe.env(), FCN_BACKEND='caffe'), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]

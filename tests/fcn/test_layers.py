@@ -12,6 +12,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+import fcn
 from fcn import datasets
 from fcn import layers
 from fcn import synthetic
@@ -286,7 +287,7 @@ def test_prefetch_does_not_hold_up_interpreter_exit(root):
         layer.forward([], top)
         print('done')
     ''') % repr(params(root, 'SBDDSegDataLayer', prefetch=4))
-    repo = os.path.dirname(os.path.abspath(layers.__file__))
+    repo = fcn.REPO
     out = subprocess.run([sys.executable, '-c', script], cwd=repo, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == 'done', out.stderr
 
@@ -346,7 +347,7 @@ def test_relative_dirs_start_at_the_data_root(root, monkeypatch):
     layer, _ = make('VOCSegDataLayer', {'voc_dir': 'pascal/VOC2011', 'split': 'val'})
     assert layer.reader.split_file == str(root / 'pascal' / 'VOC2011' / 'ImageSets' / 'Segmentation' / 'val.txt')
     monkeypatch.delenv('FCN_DATA_ROOT')
-    repo = os.path.dirname(os.path.abspath(layers.__file__))
+    repo = fcn.REPO
     assert datasets.resolve('nyud') == os.path.join(repo, 'data', 'nyud')
     assert datasets.resolve(str(root)) == str(root)
 
@@ -523,7 +524,7 @@ def test_same_arrays_through_bvlc_pycaffe(root, tmp_path):
         (tmp_path / (name + '.prototxt')).write_text(net_text(name, p))
         args += [str(tmp_path / (name + '.prototxt')), ','.join(tops)]
         expected += [a for arrays in steps(*make(name, dict(p, prefetch=0)), 3) for a in arrays]
-    repo = os.path.dirname(os.path.abspath(layers.__file__))
+    repo = fcn.REPO
     env = dict(os.environ, FCN_BACKEND='caffe')
     run = subprocess.run([sys.executable, '-c', PYCAFFE_RUN] + args, cwd=repo, env=env,
                          capture_output=True, text=True, timeout=120)
