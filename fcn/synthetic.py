@@ -57,7 +57,7 @@ SIFTFLOW_CLASSES = ((28, 1), (6, 3), (22, 2), (32, 3), (8, 3), (25, 2), (18, 3))
 # PASCAL-Context classes per style, by 59-task name (three of them renamed in labels.txt).
 CONTEXT_CLASSES = ('aeroplane', 'diningtable', 'sky', 'clothes', 'person', 'bedcloth')
 CONTEXT_EXTRAS = ('accordion', 'air conditioner', 'bamboo weaving', 'unknown', 'wool')
-CLASSES_59 = os.path.join(datasets.REPO, 'data', 'pascal-context', 'classes-59.txt')
+CLASSES_59 = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'classes-59.txt')
 
 
 def render(seed, k, size, classes):

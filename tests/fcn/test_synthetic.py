@@ -9,6 +9,7 @@ from PIL import Image
 
 from fcn import datasets
 from fcn import synthetic
+from fcn import vis
 
 SIZE = (20, 28)
 SUB = datasets.SIFTFlow.subdir
@@ -64,7 +65,7 @@ def test_voc_labels_are_palette_pngs_with_void_borders(tmp_path):
     for id_ in datasets.read_ids(os.path.join(voc, 'ImageSets', 'Segmentation', 'trainval.txt')):
         im = Image.open(os.path.join(voc, 'SegmentationClass', id_ + '.png'))
         assert im.mode == 'P' and im.size == SIZE[::-1]
-        assert np.array_equal(np.array(im.getpalette()).reshape(-1, 3), datasets.voc_palette())
+        assert np.array_equal(np.array(im.getpalette()).reshape(-1, 3), vis.voc_palette())
         label = np.asarray(im)
         assert set(np.unique(label)) <= {0, 1, 2, 3, 255}
         objects = label[(label > 0) & (label < 255)]
