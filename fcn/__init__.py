@@ -8,3 +8,12 @@ import os
 
 # A checkout's root: the experiments, data/ and ilsvrc-nets/ live here.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(model, weights=None, **options):
+    """A trained FCN that labels images: ``fcn.load(deploy, weights)`` or ``fcn.load(RUN)``.
+
+    See fcn.model.load for the options; ``model.predict(image)`` gives the label map.
+    """
+    from fcn import model as _model  # torch (or pycaffe) loads here, not on `import fcn`
+    return _model.load(model, weights, **options)

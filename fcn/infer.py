@@ -1,62 +1,27 @@
-"""Segment images with a deploy net: label PNGs in a palette and overlays.
+"""Segment images with a trained net: label PNGs in a palette and overlays.
 
-    python infer.py --deploy voc-fcn8s/deploy.prototxt \\
+    fcn infer --model RUN --out out/ image.jpg photos/
+    fcn infer --deploy voc-fcn8s/deploy.prototxt \\
         --weights voc-fcn8s/fcn8s-heavy-pascal.caffemodel --out out/ image.jpg photos/
 
 writes ``out/<name>.png`` (palette-mode label map: the pixels are class indices)
-and ``out/<name>_overlay.png`` for each image. Works with any deploy net whose
-single Input takes a BGR image; the input is reshaped to each image's size.
+and ``out/<name>_overlay.png`` for each image. ``--model`` takes a run directory of
+``fcn train`` (or its model.json): its mean, class names and palette come with it.
+Works with any deploy net whose single Input takes a 3-channel image; each image
+runs at its own size, and ``--batch N`` runs up to N images of one size per pass.
 """
 import argparse
 import os
 import sys
 import time
 
-import numpy as np
 from PIL import Image
 
+import fcn
 from fcn import backend
-from fcn import vis
-from fcn.datasets import VOC_MEAN
+from fcn.card import CardError
 
 EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.tif', '.tiff')
-
-
-def preprocess(image, mean):
-    """An H x W x 3 RGB image as Caffe's 1 x 3 x H x W input: BGR, 0-255, mean subtracted."""
-    bgr = np.asarray(image, np.float32)[:, :, ::-1] - np.asarray(mean, np.float32)
-    return bgr.transpose(2, 0, 1)[None]
-
-
-def score_blob(net, score=None):
-    """The blob holding the class scores: ``score``, else the net's single output."""
-    if score is not None:
-        if score not in net.blobs:
-            raise ValueError("the net has no blob '%s'" % score)
-        return score
-    if len(net.outputs) != 1:
-        raise ValueError('the net has outputs %s: name the score blob' % ', '.join(net.outputs))
-    return net.outputs[0]
-
-
-def infer(net, image, mean=VOC_MEAN, score=None):
-    """The H x W label map (argmax of the scores) of ``net`` on an H x W x 3 RGB image."""
-    if len(net.inputs) != 1:
-        raise ValueError('infer needs a net with one input, not %s' % ', '.join(net.inputs))
-    data = net.blobs[net.inputs[0]]
-    if data.data.ndim != 4 or data.data.shape[1] != 3:
-        raise ValueError("input '%s' of shape %s does not take a 3-channel image"
-                         % (net.inputs[0], data.data.shape))
-    x = preprocess(image, mean)
-    data.reshape(*x.shape)
-    data.data[...] = x
-    net.forward()
-    score = score_blob(net, score)
-    scores = net.blobs[score].data[0]
-    if scores.shape[1:] != x.shape[2:]:
-        raise ValueError("scores '%s' of size %s for an image of size %s: name the score blob "
-                         'cropped to the input' % (score, scores.shape[1:], x.shape[2:]))
-    return scores.argmax(0)
 
 
 def find_images(paths):
@@ -73,46 +38,102 @@ def find_images(paths):
     return images
 
 
-def main(argv=None):
+def plan_outputs(images, out):
+    """The output name (``out``/<stem>, to which .png and _overlay.png are added) of each image.
+
+    Raises ValueError where an output would overwrite an input or two inputs would
+    write the same output, before anything is written.
+    """
+    inputs = {}  # (device, inode) of each input: what os.path.samefile compares
+    for path in images:
+        st = os.stat(path)
+        inputs[(st.st_dev, st.st_ino)] = path
+    names, writer = [], {}
+    for path in images:
+        name = os.path.join(out, os.path.splitext(os.path.basename(path))[0])
+        for output in (name + '.png', name + '_overlay.png'):
+            key = os.path.normcase(os.path.abspath(output))
+            if key in writer:
+                raise ValueError('%s and %s would both write %s; segment them into different --out '
+                                 'directories' % (writer[key], path, output))
+            writer[key] = path
+            if os.path.exists(output):
+                st = os.stat(output)
+                if (st.st_dev, st.st_ino) in inputs:
+                    raise ValueError('%s would overwrite the input %s; choose another --out'
+                                     % (output, inputs[(st.st_dev, st.st_ino)]))
+        names.append(name)
+    return names
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('images', nargs='+', metavar='IMAGE_OR_DIR')
-    parser.add_argument('--deploy', required=True, help='deploy prototxt (an Input layer)')
-    parser.add_argument('--weights', required=True, help='trained caffemodel')
-    parser.add_argument('--mean', nargs=3, type=float, default=VOC_MEAN, metavar=('B', 'G', 'R'),
-                        help='mean pixel subtracted from the input (default: PASCAL VOC\'s)')
-    parser.add_argument('--palette', default='voc', help="'voc' or a number of classes")
-    parser.add_argument('--score', help='score blob (default: the net\'s single output)')
+    parser.add_argument('--model', metavar='RUN', help='a run directory of fcn train or its model.json')
+    parser.add_argument('--deploy', help='deploy prototxt (an Input layer), with --weights')
+    parser.add_argument('--weights', help='trained caffemodel, with --deploy')
+    parser.add_argument('--mean', nargs=3, type=float, metavar=('B', 'G', 'R'),
+                        help="mean pixel subtracted from the input (default: the card's, else PASCAL VOC's)")
+    parser.add_argument('--palette', help="'voc' or a number of classes (default: the card's, else 'voc')")
+    parser.add_argument('--score', help="score blob (default: the card's, else the net's single output)")
     parser.add_argument('--out', default='predictions', help='output directory')
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity')
-    parser.add_argument('--gpu', type=int, metavar='ID', help='run on this GPU')
+    parser.add_argument('--batch', type=int, default=1, metavar='N',
+                        help='images of one size per forward pass (default 1)')
+    device = parser.add_mutually_exclusive_group()
+    device.add_argument('--gpu', type=int, metavar='ID', help='run on this GPU')
+    device.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N' (default cpu)")
     backend.add_argument(parser)
     args = parser.parse_args(argv)
-    try:
-        palette = vis.get_palette(args.palette)
-        images = find_images(args.images)
-    except (ValueError, FileNotFoundError) as e:
-        parser.error(str(e))
-    caffe = backend.load(args.backend)
+    if args.model and (args.deploy or args.weights):
+        parser.error('give --model or --deploy and --weights, not both')
+    if not args.model and not (args.deploy and args.weights):
+        parser.error('give --model RUN, or --deploy and --weights')
+    if args.batch < 1:
+        parser.error('--batch must be at least 1')
     if args.gpu is not None:
-        caffe.set_device(args.gpu)
-        caffe.set_mode_gpu()
-    net = caffe.Net(args.deploy, args.weights, caffe.TEST)
+        args.device = 'cuda:%d' % args.gpu
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    try:
+        images = list(dict.fromkeys(find_images(args.images)))  # a file named twice runs once
+    except FileNotFoundError as e:
+        parser.error(str(e))
+    if not images:
+        parser.error('no images (%s) in %s' % (' '.join(EXTENSIONS), ' '.join(args.images)))
+    try:
+        segment(args, images, plan_outputs(images, args.out))
+    except (CardError, FileNotFoundError, ValueError) as e:
+        sys.exit('infer: %s' % e)
+
+
+def segment(args, images, names):
+    """Label ``images`` with the model of ``args``, writing <name>.png and <name>_overlay.png."""
+    palette = args.palette or (None if args.model else 'voc')
+    options = dict(mean=args.mean, palette=palette, score=args.score, device=args.device,
+                   backend=args.backend)
+    if args.model:
+        model = fcn.load(args.model, **options)
+    else:
+        model = fcn.load(args.deploy, args.weights, **options)
     os.makedirs(args.out, exist_ok=True)
-    # VOC's background (0) stays unpainted; other datasets have no background class.
-    skip = (0, vis.VOID) if str(args.palette).lower() == 'voc' else (vis.VOID,)
-    for i, path in enumerate(images, 1):
+    done = 0
+    start = time.time()
+    for indices, rgb, scores in model.batches(images, args.batch):
+        for i, image, s in zip(indices, rgb, scores):
+            label = model.labels(s)
+            model.save_label(names[i] + '.png', label)
+            Image.fromarray(model.overlay(image, label, args.alpha)).save(names[i] + '_overlay.png')
+        seconds = (time.time() - start) / len(indices)  # the pass, its reading and writing, per image
+        for i, image in zip(indices, rgb):
+            done += 1
+            print('[%d/%d] %s -> %s.png (%dx%d, %.2f s)' % (done, len(images), images[i], names[i],
+                                                            image.shape[1], image.shape[0], seconds),
+                  flush=True)
         start = time.time()
-        name = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0])
-        if os.path.abspath(name + '.png') == os.path.abspath(path):
-            sys.exit('infer: %s.png would overwrite the input; choose another --out' % name)
-        with Image.open(path) as im:
-            image = np.array(im.convert('RGB'))
-        label = infer(net, image, args.mean, args.score)
-        vis.save_label(name + '.png', label, palette)
-        Image.fromarray(vis.overlay(image, label, palette, args.alpha, skip)).save(name + '_overlay.png')
-        height, width = label.shape
-        print('[%d/%d] %s -> %s.png (%dx%d, %.2f s)'
-              % (i, len(images), path, name, width, height, time.time() - start), flush=True)
 
 
 if __name__ == '__main__':
