@@ -503,7 +503,8 @@ def test_layer_in_a_torchcaffe_net(root, name):
 
 
 PYCAFFE_RUN = '''
-import sys, numpy as np, backend
+import sys, numpy as np
+from fcn import backend
 caffe = backend.load('caffe')
 arrays = []
 for path, tops in zip(sys.argv[2::2], sys.argv[3::2]):

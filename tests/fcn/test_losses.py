@@ -195,7 +195,7 @@ def test_loss_layer_param_errors(layer, params, message, tmp_path):
     n = caffe.NetSpec()
     inputs(n, C)
     bottoms = (n.score_in, n.label) if layer == 'WeightedSoftmaxLoss' else (n.label,)
-    n.out = L.Python(*bottoms, module='losses', layer=layer, param_str=repr(params))
+    n.out = L.Python(*bottoms, module='fcn.losses', layer=layer, param_str=repr(params))
     prototxt.write(tmp_path / 'net.prototxt', n.to_proto())
     with pytest.raises(ValueError, match=message):
         caffe.Net(str(tmp_path / 'net.prototxt'), caffe.TEST)
@@ -248,7 +248,7 @@ def test_null_background_variant_of_the_voc_net():
     assert layers['score'].type == 'Concat' and list(layers['score'].bottom) == ['score_bg', 'score_fg']
     targets = layers['targets']
     assert (targets.type, targets.python_param.module, targets.python_param.layer) == \
-        ('Python', 'losses', 'ClassTargets')
+        ('Python', 'fcn.losses', 'ClassTargets')
     assert ast.literal_eval(targets.python_param.param_str) == {'num_classes': 21, 'null_background': True}
     loss = layers['loss']
     assert loss.type == 'SigmoidCrossEntropyLoss' and list(loss.bottom) == ['score_fg', 'targets']
@@ -261,7 +261,7 @@ def test_null_background_variant_of_the_voc_net():
 def test_class_weights_variant():
     weights = tuple(np.linspace(0.5, 2.5, 60))
     loss = by_name(pascalcontext.fcn_vgg16('train', 16, class_weights=weights))['loss']
-    assert (loss.type, loss.python_param.module, loss.python_param.layer) == ('Python', 'losses',
+    assert (loss.type, loss.python_param.module, loss.python_param.layer) == ('Python', 'fcn.losses',
                                                                            'WeightedSoftmaxLoss')
     assert list(loss.bottom) == ['score', 'label'] and list(loss.loss_weight) == [1]
     params = ast.literal_eval(loss.python_param.param_str)

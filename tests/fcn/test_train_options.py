@@ -134,7 +134,8 @@ def test_score_command_masks_the_inputs(experiment, tmp_path, monkeypatch, capsy
 
 
 LIVE = """
-import sys, train
+import sys
+from fcn import train
 experiment, argv = sys.argv[1], sys.argv[2:]
 real_train = train.train
 def spy(caffe, solver, *args):
