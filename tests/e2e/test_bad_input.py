@@ -4,7 +4,7 @@ Net, an experiment's solve.py) and must fail with its error type and a message t
 names the file, layer or field at fault.
 
 docs/errors.md is this table with the message each case gets; regenerate it with
-``python tests/test_bad_input.py`` after changing a case or a message (a test fails
+``python tests/e2e/test_bad_input.py`` after changing a case or a message (a test fails
 until the two agree).
 """
 import collections
@@ -19,12 +19,13 @@ import pytest
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:  # run as a script to regenerate the doc
-    sys.path.insert(0, ROOT)
+for path in (ROOT, os.path.join(ROOT, 'tests', 'support')):  # run as a script to regenerate the doc
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 from fcn import datasets  # noqa: E402
 from fcn import synthetic  # noqa: E402
-import tinynet  # noqa: E402  (tests/ is on sys.path: conftest.py, or this script's directory)
+import tinynet  # noqa: E402  (tests/support is on sys.path: conftest.py, or the lines above)
 import torchcaffe as caffe  # noqa: E402
 from torchcaffe.errors import FormatError, NetError, SolverError  # noqa: E402
 from torchcaffe.formats import binaryproto  # noqa: E402
@@ -434,10 +435,10 @@ def doc_row(c, message):
 
 DOC_HEAD = '''# Errors: the bad inputs we try and what each gets
 
-Every row is a case of `tests/test_bad_input.py`, which runs it through the public
+Every row is a case of `tests/e2e/test_bad_input.py`, which runs it through the public
 entry point named and checks the error type and message; the message column is what
 the case printed (`<dir>`: its scratch directory, `<repo>`: the repository).
-Regenerate with `python tests/test_bad_input.py`; a test fails when this file and the
+Regenerate with `python tests/e2e/test_bad_input.py`; a test fails when this file and the
 table disagree.
 
 Errors of torchcaffe are `torchcaffe.errors.CaffeError` subclasses (all `ValueError`s
