@@ -263,8 +263,8 @@ def main(argv=None):
     table = markdown(results, machine)
     with open(os.path.join(args.out, 'results.md'), 'w') as f:
         f.write(table)
-    from fcn.vis import plot_bars
-    plot_bars(os.path.join(args.out, 'results.png'), 'mean seconds (%dx%d, %d trials)' % (
+    from fcn import charts
+    charts.bars(os.path.join(args.out, 'results.png'), 'mean seconds (%dx%d, %d trials)' % (
         args.size, args.size, args.trials),
         {'%s %s %s' % (r['net'], r['task'], r['config']): r.get('mean_s', float('nan')) for r in results},
         unit=' s')

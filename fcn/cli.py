@@ -3,7 +3,10 @@
 Subcommands load on use, so ``fcn --help`` is quick and a task imports only what it needs.
 """
 import importlib
+import os
 import sys
+
+from fcn import REPO
 
 # subcommand: (module, what it does)
 COMMANDS = {
@@ -38,6 +41,10 @@ def main(argv=None):
     if name not in COMMANDS:
         print('fcn: unknown command %r\n\n%s' % (name, usage()), file=sys.stderr)
         return 2
+    if os.path.isfile(os.path.join(REPO, 'layers.py')) and REPO not in sys.path:
+        # a checkout: the experiments' prototxts name module "layers" (the root's alias of fcn.layers);
+        # appended, so nothing already importable is shadowed
+        sys.path.append(REPO)
     module = importlib.import_module(COMMANDS[name][0])
     sys.argv[0] = 'fcn ' + name  # argparse's prog in usage lines and errors
     return module.main(rest)

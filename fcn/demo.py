@@ -6,7 +6,7 @@
 Writes a synthetic SBD + VOC data root (synthetic.py) and the net's prototxts
 (built with nets/ as voc-fcn8s: VGG-style trunk with pad 100, 32s -> 16s -> 8s
 skips, computed crops, SoftmaxWithLoss; fewer channels), trains it with
-train.py (scoring seg11valid every round, log and curve), and segments val
+train.py (scoring seg11valid every round; log and charts), and segments val
 images with infer.py. Everything lands in the output directory.
 """
 import argparse
@@ -19,6 +19,7 @@ from fcn import backend
 from fcn import infer
 from fcn import synthetic
 from fcn import train
+from fcn.runlog import Log
 from nets import fcn, vgg, voc, write_prototxts
 from nets.blocks import seg_loss
 from nets.solvers import sgd
@@ -43,9 +44,11 @@ def narrow_fcn8s(split):
     if split != 'deploy':
         n.loss = seg_loss(n.score, n.label, normalize=True)
     net = n.to_proto()
-    for layer in net.layer:  # the score layers keep FCN's zero init
-        if layer.type == 'Convolution' and not layer.name.startswith('score'):
+    for layer in net.layer:
+        if layer.type == 'Convolution' and not layer.name.startswith('score'):  # score layers keep zero init
             layer.convolution_param.weight_filler.type = 'msra'
+        if layer.type == 'Python':  # the package's module: no checkout needed on sys.path
+            layer.python_param.module = 'fcn.layers'
     return net
 
 
@@ -92,11 +95,11 @@ def main(argv=None):
     infer.main(common + ['--deploy', os.path.join(net_dir, 'deploy.prototxt'), '--out', predictions,
                          '--weights', os.path.join(train_dir, 'train_iter_%d.caffemodel' % args.iters)]
                + images)
-    final = [r for r in train.Log(train_dir).records if 'scores' in r][-1]
+    final = [r for r in Log(train_dir).records if 'scores' in r][-1]
     print('\ndemo: %.0f s; mean IU %.3f on seg11valid after %d iterations'
           % (time.time() - start, final['scores']['score']['mean_iu'], final['iter']))
-    print('demo: results in %s\n  training log and curve: %s\n  predictions and overlays: %s'
-          % (out, train_dir, predictions))
+    print('demo: results in %s\n  training log: %s\n  charts: %s\n  predictions and overlays: %s'
+          % (out, train_dir, os.path.join(train_dir, 'charts'), predictions))
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ ground truth of PASCAL VOC.
 import numpy as np
 from PIL import Image
 
-VOID = 255  # the label FCN's datasets give to unlabeled pixels; never scored
+from fcn.datasets import VOID
 
 
 def make_palette(n):
@@ -117,60 +117,3 @@ def panel(image, pred, palette, gt=None, gap=4):
     for picture in pictures[1:]:
         pieces += [white, picture]
     return np.concatenate(pieces, axis=1)
-
-
-def plot_curves(path, panels, size=(640, 200)):
-    """Write a PNG of line charts, one panel per ``{title: {series: [(x, y), ...]}}`` entry.
-
-    Pillow only: enough for training curves and benchmark bars without matplotlib.
-    """
-    from PIL import ImageDraw
-    width, height = size
-    colors = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
-    canvas = Image.new('RGB', (width, height * max(1, len(panels))), 'white')
-    draw = ImageDraw.Draw(canvas)
-    for row, (title, series) in enumerate(panels.items()):
-        top, left, right, bottom = row * height + 22, 60, width - 10, (row + 1) * height - 22
-        draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
-        points = [p for values in series.values() for p in values if np.isfinite(p[1])]
-        draw.text((left, top - 16), title, fill='black')
-        if not points:
-            continue
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-        y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-
-        def at(x, y):
-            return (left + (x - x0) / (x1 - x0) * (right - left),
-                    bottom - (y - y0) / (y1 - y0) * (bottom - top))
-        for k, (name, values) in enumerate(series.items()):
-            color = colors[k % len(colors)]
-            line = [at(x, y) for x, y in values if np.isfinite(y)]
-            if len(line) > 1:
-                draw.line(line, fill=color, width=2)
-            for p in line if len(line) < 40 else []:
-                draw.ellipse((p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2), fill=color)
-            draw.text((right - 150, top + 4 + 12 * k), name, fill=color)
-        draw.text((4, top), '%.6g' % y1, fill='black')
-        draw.text((4, bottom - 10), '%.6g' % y0, fill='black')
-        draw.text((left, bottom + 4), '%g' % x0, fill='black')
-        draw.text((right - 60, bottom + 4), '%g' % x1, fill='black')
-    canvas.save(path)
-
-
-def plot_bars(path, title, bars, unit='', width=720):
-    """Write a PNG of horizontal bars for ``{label: value}`` (e.g. benchmark times)."""
-    from PIL import ImageDraw
-    row, left = 22, 260
-    canvas = Image.new('RGB', (width, row * (len(bars) + 2)), 'white')
-    draw = ImageDraw.Draw(canvas)
-    draw.text((10, 4), title, fill='black')
-    top = max([v for v in bars.values() if np.isfinite(v)] or [1.0])
-    for i, (label, value) in enumerate(bars.items()):
-        y = row * (i + 1) + 4
-        draw.text((10, y + 4), label[:40], fill='black')
-        if np.isfinite(value):
-            length = (width - left - 90) * value / top
-            draw.rectangle((left, y + 2, left + length, y + row - 4), fill=(31, 119, 180))
-            draw.text((left + length + 6, y + 4), '%.4g%s' % (value, unit), fill='black')
-    canvas.save(path)

@@ -1,5 +1,6 @@
 """demo.py end to end: a shortened run on each backend (outputs exist and are well formed,
 the net is voc-fcn8s's topology), and the full run's promise of mean IU >= 0.7."""
+import csv
 import json
 import os
 import re
@@ -56,8 +57,13 @@ def check_outputs(out, iters):
     scores = [r['iter'] for r in log if 'scores' in r]
     assert scores[-1] == iters and len(scores) == 5
     assert (out / 'train' / ('train_iter_%d.caffemodel' % iters)).is_file()
-    with Image.open(out / 'train' / 'curve.png') as curve:
-        assert curve.format == 'PNG' and curve.size[0] > 100
+    with open(out / 'train' / 'log.csv', newline='') as f:
+        table = list(csv.reader(f))
+    assert table[0][:4] == ['iter', 'time', 'loss', 'lr'] and 'score mean_iu' in table[0]
+    assert len(table) == 1 + len(log)
+    for chart in ('curves', 'per_class_iou', 'confusion'):  # one head: no suffixes
+        with Image.open(out / 'train' / 'charts' / (chart + '.png')) as picture:
+            assert picture.format == 'PNG' and picture.size[0] > 300
 
     names = (voc / 'ImageSets' / 'Segmentation' / 'seg11valid.txt').read_text().split()[:12]
     assert sorted(os.listdir(out / 'predictions')) == sorted(
@@ -71,7 +77,7 @@ def check_outputs(out, iters):
             assert overlay.mode == 'RGB' and overlay.size == image.size
 
 
-def test_short_demo_writes_data_nets_log_curve_and_predictions(tmp_path):
+def test_short_demo_writes_data_nets_log_charts_and_predictions(tmp_path):
     out = tmp_path / 'demo'
     stdout = demo(out, '--iters', '30')
     check_outputs(out, 30)
