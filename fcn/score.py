@@ -11,11 +11,21 @@ entry (i, j) counts pixels of class i predicted as j:
 Means skip classes whose value is undefined (0 / 0: absent from the ground truth,
 and for IU also never predicted).
 
+The original FCN calls work unchanged: ``fast_hist(a, b, n)``,
+``compute_hist(net, save_dir, dataset, layer='score', gt='label')``,
+``seg_tests(solver, save_format, dataset, layer='score', gt='label')`` and
+``do_seg_tests(net, iter, save_format, dataset, layer='score', gt='label')``
+(which returns the histogram). Our additions are keywords: ``heads=`` scores
+several (score layer, ground truth) pairs in one pass and returns a dict of
+results per score layer; ``exclude=``, ``per_class=`` and ``names=`` as in
+``do_seg_tests``.
+
 As a command, scores trained weights on the split a net's data layer reads,
 optionally with data-layer options such as the input masking of the paper's
-Table 8 (docs/training-options.md):
+Table 8 (docs/training-options.md), a per-class table and a confusion chart:
 
     python score.py voc-fcn32s/val.prototxt weights.caffemodel --data "{'mask': 'fg-only'}"
+    fcn score voc-fcn32s/val.prototxt weights.caffemodel --per-class --confusion confusion.png
 """
 import argparse
 import datetime
@@ -28,14 +38,18 @@ import numpy as np
 from fcn import backend
 from fcn import vis
 
-SUMMARY = (('overall_acc', 'overall acc'), ('mean_acc', 'mean acc'),
-           ('mean_iu', 'mean IU'), ('fwavacc', 'fw IU'))
+# the words of the original score.py's report, so logs read (and grep) as before
+SUMMARY = (('overall_acc', 'overall accuracy'), ('mean_acc', 'mean accuracy'),
+           ('mean_iu', 'mean IU'), ('fwavacc', 'fwavacc'))
 
 
-def fast_hist(gt, pred, n):
-    """The n x n confusion histogram (rows: ground truth); labels outside [0, n) are ignored."""
-    gt = np.asarray(gt).ravel().astype(np.int64)  # labels arrive as float blobs
-    pred = np.asarray(pred).ravel().astype(np.int64)
+def fast_hist(a, b, n):
+    """The n x n confusion histogram of ground truth ``a`` (rows) and predictions ``b`` (columns).
+
+    Ground truth outside [0, n) (void) is ignored.
+    """
+    gt = np.asarray(a).ravel().astype(np.int64)  # labels arrive as float blobs
+    pred = np.asarray(b).ravel().astype(np.int64)
     if gt.shape != pred.shape:
         raise ValueError('ground truth has %d pixels, the prediction %d' % (gt.size, pred.size))
     keep = (gt >= 0) & (gt < n)
@@ -135,11 +149,13 @@ def compute_hists(net, dataset, heads, save_dirs=None):
     """Run ``net`` once per image of ``dataset`` and score every head in that one pass.
 
     ``heads``: (score layer, ground truth blob, loss blob or None) triples. The net's
-    data layer supplies the images in the order of ``dataset`` (a list of ids). With
-    ``save_dirs`` (one directory per head) each prediction is written as
-    ``<dir>/<id>.png`` in the palette of its number of classes.
-    Returns a (histogram, loss averaged over the images or None) pair per head.
+    data layer supplies the images in the order of ``dataset`` (ids: a list, or the
+    array np.loadtxt reads from a split file). With ``save_dirs`` (one directory per
+    head) each prediction is written as ``<dir>/<id>.png`` in the palette of its
+    number of classes. Returns a (histogram, loss averaged over the images or None)
+    pair per head.
     """
+    dataset = [str(idx) for idx in np.atleast_1d(dataset)]  # a one-line split loads as a 0-d array
     classes = [net.blobs[layer].data.shape[1] for layer, _, _ in heads]
     hists = [np.zeros((n, n), np.int64) for n in classes]
     palettes = [vis.make_palette(n) for n in classes]
@@ -160,9 +176,16 @@ def compute_hists(net, dataset, heads, save_dirs=None):
     return list(zip(hists, mean))
 
 
-def compute_hist(net, dataset, layer='score', gt='label', save_dir=None, loss=None):
-    """The histogram of one head over ``dataset`` and its mean ``loss`` (see compute_hists)."""
-    (hist, mean_loss), = compute_hists(net, dataset, [(layer, gt, loss)],
+def compute_hist(net, save_dir, dataset, layer='score', gt='label', loss_layer='loss'):
+    """The confusion histogram of ``layer`` against ``gt`` over ``dataset`` and the mean of blob
+    ``loss_layer`` (None: no loss, and None returned for it).
+
+    With ``save_dir`` each prediction is written as ``<save_dir>/<id>.png`` (see compute_hists).
+    """
+    if loss_layer is not None and loss_layer not in net.blobs:
+        raise ValueError("compute_hist: the net has no blob '%s' to average as the loss; "
+                         "name its loss with loss_layer= or pass loss_layer=None" % loss_layer)
+    (hist, mean_loss), = compute_hists(net, dataset, [(layer, gt, loss_layer)],
                                        save_dir and [save_dir])
     return hist, mean_loss
 
@@ -172,38 +195,51 @@ def _for_head(option, layer):
     return option.get(layer) if isinstance(option, dict) else option
 
 
-def seg_tests(solver, save_format, dataset, heads=(('score', 'label'),), exclude=None, **options):
-    """Score the solver's current weights on its first test net (see do_seg_tests)."""
+def seg_tests(solver, save_format, dataset, layer='score', gt='label', **options):
+    """Score the solver's current weights on its first test net at its iteration.
+
+    ``options``: the keywords of do_seg_tests (heads, exclude, per_class, names);
+    returns what do_seg_tests returns.
+    """
     net = solver.test_nets[0]
     net.share_with(solver.net)
-    return do_seg_tests(net, solver.iter, save_format, dataset, heads, exclude, **options)
+    return do_seg_tests(net, solver.iter, save_format, dataset, layer, gt, **options)
 
 
-def do_seg_tests(net, iteration, save_format, dataset, heads=(('score', 'label'),), exclude=None,
-                 per_class=False, names=None):
-    """Score ``net`` over ``dataset``, print a report, and return {score layer: results}.
+def do_seg_tests(net, iter, save_format, dataset, layer='score', gt='label', *, heads=None,
+                 exclude=None, per_class=False, names=None):
+    """Score ``net`` over ``dataset`` (ids, one forward each), print a report for iteration ``iter``.
 
-    ``heads``: (score layer, ground truth blob) pairs, all scored in one pass.
-    Results: the ``metrics`` dict, ``hist``, and ``loss`` averaged over the images
-    (None when no loss layer reads the ground truth). ``save_format``: a directory
-    pattern formatted with the iteration, e.g. 'seg-{}', for the predicted label
-    PNGs (one subdirectory per score layer when there are several heads).
+    As the original (whose keyword ``iter`` is kept, shadowing the builtin): one head,
+    ``layer`` against ``gt``; returns its confusion histogram.
+    With ``heads``, (score layer, ground truth blob) pairs scored in one pass instead
+    of ``layer`` and ``gt``; returns {score layer: results}, results being the
+    ``metrics`` dict, ``hist``, and ``loss`` averaged over the images (None when no
+    loss layer reads the ground truth). ``save_format``: False or None, or a
+    directory pattern formatted with the iteration, e.g. 'seg-{}', for the predicted
+    label PNGs (one subdirectory per score layer when there are several heads).
     ``exclude`` and ``names`` (class names for the ``per_class`` table) apply to
     every head, or to each by a dict keyed by score layer.
     """
-    heads = [(layer, gt, loss_blob(net, gt)) for layer, gt in heads]
+    if not (isinstance(layer, str) and isinstance(gt, str)):
+        raise TypeError('do_seg_tests: layer and gt name blobs, got %r and %r; several heads '
+                        'go as heads=[(layer, gt), ...]' % (layer, gt))
+    if heads is not None and not len(heads):
+        raise ValueError('do_seg_tests: heads is empty')
+    scored = [(top, truth, loss_blob(net, truth))
+              for top, truth in ([(layer, gt)] if heads is None else heads)]
     save_dirs = None
     if save_format:
-        root = save_format.format(iteration)
-        save_dirs = [root] if len(heads) == 1 else [os.path.join(root, h[0]) for h in heads]
+        root = save_format.format(iter)
+        save_dirs = [root] if len(scored) == 1 else [os.path.join(root, h[0]) for h in scored]
     results = {}
-    for (layer, gt, _), (hist, loss) in zip(heads, compute_hists(net, dataset, heads, save_dirs)):
-        result = metrics(hist, _for_head(exclude, layer) or ())
+    for (top, truth, _), (hist, loss) in zip(scored, compute_hists(net, dataset, scored, save_dirs)):
+        result = metrics(hist, _for_head(exclude, top) or ())
         result.update(hist=hist, loss=loss)
-        results[layer] = result
-        print(report(result, iteration, layer, gt, len(dataset),
-                     per_class, _for_head(names, layer)), flush=True)
-    return results
+        results[top] = result
+        print(report(result, iter, top, truth, len(np.atleast_1d(dataset)), per_class,
+                     _for_head(names, top)), flush=True)
+    return results[layer]['hist'] if heads is None else results
 
 
 def report(result, iteration, layer, gt, images, per_class=False, names=None):
@@ -243,6 +279,13 @@ def main(argv=None):
                    help='classes left out of a second set of means, e.g. 0: mean IU without background '
                         '(Table 8)')
     p.add_argument('--save', default=None, help='directory for the predicted label PNGs')
+    p.add_argument('--per-class', action='store_true', help='print the IU, accuracy and pixels of each class')
+    p.add_argument('--classes', nargs='+', default=None, metavar='FILE',
+                   help='class names, one a line, for the table and the chart (default: class indices); '
+                        'one file for every head or one per head')
+    p.add_argument('--confusion', default=None, metavar='PNG',
+                   help='draw the row-normalized confusion matrix here (with several heads, '
+                        'one file per head: the score layer joins the name)')
     p.add_argument('--data-root', default=None, help='datasets directory (default: $FCN_DATA_ROOT or data/)')
     p.add_argument('--gpu', type=int, default=None, help='GPU id (default: CPU)')
     backend.add_argument(p)
@@ -253,10 +296,42 @@ def main(argv=None):
     if args.gpu is not None:
         caffe.set_device(args.gpu)
         caffe.set_mode_gpu()
-    net = data_net(caffe, args.net, args.weights, args.data)
     heads = [tuple(h.split(':', 1)) for h in args.heads]
-    do_seg_tests(net, os.path.basename(args.weights), args.save, list(net.layers[0].reader.ids), heads,
-                 args.exclude)
+    if any(len(h) != 2 for h in heads):
+        p.error('--heads: each head is SCORE:LABEL, got %s' % ' '.join(args.heads))
+    if args.classes and len(args.classes) not in (1, len(heads)):
+        p.error('--classes: one file for every head or one per head (%d heads), got %d'
+                % (len(heads), len(args.classes)))
+    net = data_net(caffe, args.net, args.weights, args.data)
+    names = {}
+    for h, (layer, _) in enumerate(heads):
+        if args.classes:
+            path = args.classes[h if len(args.classes) > 1 else 0]
+            try:
+                names[layer] = read_names(path)
+            except OSError as e:
+                p.error('--classes: cannot read %s: %s' % (path, e.strerror))
+            n = net.blobs[layer].data.shape[1]
+            if len(names[layer]) != n:  # found now, not after scoring the whole split
+                p.error('--classes: %s has %d names, %s has %d classes' % (path, len(names[layer]), layer, n))
+    iteration = os.path.basename(args.weights)
+    results = do_seg_tests(net, iteration, args.save, list(net.layers[0].reader.ids), heads=heads,
+                           exclude=args.exclude, per_class=args.per_class, names=names)
+    if args.confusion:
+        from fcn import charts  # matplotlib: only when a chart is asked for
+        stem, ext = os.path.splitext(args.confusion)
+        for layer, result in results.items():
+            path = args.confusion if len(heads) == 1 else '%s-%s%s' % (stem, layer, ext or '.png')
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            charts.confusion(path, result['hist'], names.get(layer),
+                             title='%s: %s (rows normalized)' % (iteration, layer))
+            print('confusion matrix: %s' % path)
+
+
+def read_names(path):
+    """Class names from a file, one a line; blank lines are skipped."""
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 def data_net(caffe, path, weights, options):

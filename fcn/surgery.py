@@ -102,8 +102,9 @@ def interp(net, layers):
     """Make each deconvolution of ``layers`` bilinear upsampling, channel by channel.
 
     A C x C x k x k weight gets the k x k bilinear kernel on its diagonal (input c
-    to output c) and zero elsewhere; a C x 1 x k x k weight (group C) gets it on
-    every filter. Kernels must be square.
+    to output c); a C x 1 x k x k weight (group C) gets it on every filter. As in
+    the original, only those kernels are written: the off-diagonal ones keep their
+    values, zero from Caffe's default filler. Kernels must be square.
     """
     for layer in layers:
         weights = net.params[layer][0].data
@@ -117,7 +118,6 @@ def interp(net, layers):
         if h != w:
             raise ValueError("interp: layer '%s' has a %dx%d kernel; it must be square"
                              % (layer, h, w))
-        weights[...] = 0
         weights[range(m), range(k) if k == m else 0] = upsample_filt(h)
 
 
@@ -136,22 +136,25 @@ def expand_score(new_net, new_layer, net, layer):
 ARCHS = {'vgg16': 'vgg16', 'caffenet': 'caffenet', 'googlenet': 'bvlc_googlenet'}
 
 
+class SurgeryError(Exception):
+    """Weights that cannot make the net asked for: missing, or not the classifier named."""
+
+
 def ilsvrc_to_fcn(caffe, classifier, twin, weights, out, what='the classifier'):
     """Load ``weights`` into prototxt ``classifier``, transplant into ``twin``, save to ``out``.
 
-    Exits with a message when the weights are missing or are not ``what``.
+    Raises SurgeryError when the weights are missing or are not ``what``.
     """
     if not os.path.isfile(weights):
-        sys.exit('ilsvrc-to-fcn: no weights file %s (download %s)' % (weights, what))
+        raise SurgeryError('no weights file %s (download %s)' % (weights, what))
     try:
         net = caffe.Net(classifier, weights, caffe.TEST)
     except Exception as e:  # the engine names the file and the layer that did not fit
-        sys.exit('ilsvrc-to-fcn: %s does not hold %s: %s' % (weights, what, e))
+        raise SurgeryError('%s does not hold %s: %s' % (weights, what, e)) from e
     # Caffe loads by name and skips what the file lacks, leaving zero weights behind.
     missing = [layer for layer, blobs in net.params.items() if not np.any(blobs[0].data)]
     if missing:
-        sys.exit('ilsvrc-to-fcn: %s does not hold %s: no weights for %s'
-                 % (weights, what, ', '.join(missing)))
+        raise SurgeryError('%s does not hold %s: no weights for %s' % (weights, what, ', '.join(missing)))
     new_net = caffe.Net(twin, caffe.TEST)
     transplant(new_net, net)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -176,18 +179,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if bool(args.classifier) != bool(args.twin):
         parser.error('--classifier and --twin go together')
-    if args.classifier:
-        return ilsvrc_to_fcn(backend.load(args.backend), args.classifier, args.twin, args.weights,
-                             args.out)
-    # nets/ writes prototxts with torchcaffe's NetSpec. Its protobuf schema must be
-    # registered before BVLC pycaffe's: the other order is refused (duplicate caffe.proto).
-    from nets import classifiers, write_prototxts
-    build = getattr(classifiers, ARCHS[args.arch])
-    with tempfile.TemporaryDirectory() as tmp:
-        write_prototxts(tmp, {'classifier': build(fully_conv=False), 'twin': build(fully_conv=True)})
-        ilsvrc_to_fcn(backend.load(args.backend), os.path.join(tmp, 'classifier.prototxt'),
-                      os.path.join(tmp, 'twin.prototxt'), args.weights, args.out,
-                      'the ILSVRC %s classifier' % args.arch)
+    try:
+        if args.classifier:
+            return ilsvrc_to_fcn(backend.load(args.backend), args.classifier, args.twin, args.weights,
+                                 args.out)
+        # nets/ writes prototxts with torchcaffe's NetSpec. Its protobuf schema must be
+        # registered before BVLC pycaffe's: the other order is refused (duplicate caffe.proto).
+        from nets import classifiers, write_prototxts
+        build = getattr(classifiers, ARCHS[args.arch])
+        with tempfile.TemporaryDirectory() as tmp:
+            write_prototxts(tmp, {'classifier': build(fully_conv=False), 'twin': build(fully_conv=True)})
+            ilsvrc_to_fcn(backend.load(args.backend), os.path.join(tmp, 'classifier.prototxt'),
+                          os.path.join(tmp, 'twin.prototxt'), args.weights, args.out,
+                          'the ILSVRC %s classifier' % args.arch)
+    except SurgeryError as e:
+        sys.exit('ilsvrc-to-fcn: %s' % e)
 
 
 if __name__ == '__main__':

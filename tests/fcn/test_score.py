@@ -1,5 +1,6 @@
 """score.py: confusion histograms, metrics by hand, and scoring a tiny net with two heads."""
 import json
+import re
 import textwrap
 import types
 import warnings
@@ -190,8 +191,7 @@ def test_loss_blob_follows_the_ground_truth_through_splits(tiny):
 def test_compute_hist_over_the_split(tiny, tmp_path):
     net = caffe.Net(tiny[0], caffe.TEST)
     set_weights(net)
-    hist, loss = score.compute_hist(net, IDS, 'score', 'label', save_dir=str(tmp_path / 'pred'),
-                                    loss='loss')
+    hist, loss = score.compute_hist(net, str(tmp_path / 'pred'), IDS, 'score', 'label', 'loss')
     want_hist, want_loss = expected(tiny[1], 3, 'label')
     np.testing.assert_array_equal(hist, want_hist)
     assert hist.sum() == 3 * 20 - 3
@@ -247,9 +247,112 @@ def test_seg_tests_scores_the_train_nets_weights(tiny, tmp_path):
 def test_one_head_saves_into_the_iterations_directory(tiny, tmp_path):
     net = caffe.Net(tiny[0], caffe.TEST)
     set_weights(net)
-    results = score.do_seg_tests(net, 10, str(tmp_path / 'it{}'), IDS)
+    results = score.do_seg_tests(net, 10, str(tmp_path / 'it{}'), IDS, heads=[('score', 'label')])
     assert sorted(p.name for p in (tmp_path / 'it10').iterdir()) == ['a.png', 'b.png', 'c.png']
     assert results['score']['loss'] == pytest.approx(expected(tiny[1], 3, 'label')[1], rel=1e-5)
+
+
+# --- the original score.py's signatures ---------------------------------------------------
+
+def independent_hist(arrays, channels, gt):
+    """fast_hist summed over the images, the predictions taken from the inputs directly."""
+    return sum(score.fast_hist(label, x[:channels].argmax(0), channels)
+               for x, label in zip(arrays['data'][:, 0], arrays[gt][:, 0, 0]))
+
+
+def test_the_original_signatures():
+    """Parameter names and defaults of the original score.py, our options keyword-only after them."""
+    import inspect
+
+    def params(f):
+        return [(p.name, p.default, p.kind.name) for p in inspect.signature(f).parameters.values()]
+    pos, kw, empty = 'POSITIONAL_OR_KEYWORD', 'KEYWORD_ONLY', inspect.Parameter.empty
+    assert params(score.fast_hist) == [('a', empty, pos), ('b', empty, pos), ('n', empty, pos)]
+    assert params(score.compute_hist) == [
+        ('net', empty, pos), ('save_dir', empty, pos), ('dataset', empty, pos), ('layer', 'score', pos),
+        ('gt', 'label', pos), ('loss_layer', 'loss', pos)]
+    assert params(score.seg_tests)[:5] == [
+        ('solver', empty, pos), ('save_format', empty, pos), ('dataset', empty, pos),
+        ('layer', 'score', pos), ('gt', 'label', pos)]
+    assert params(score.do_seg_tests) == [
+        ('net', empty, pos), ('iter', empty, pos), ('save_format', empty, pos), ('dataset', empty, pos),
+        ('layer', 'score', pos), ('gt', 'label', pos), ('heads', None, kw), ('exclude', None, kw),
+        ('per_class', False, kw), ('names', None, kw)]
+
+
+def weighted_net(tiny):
+    net = caffe.Net(tiny[0], caffe.TEST)
+    set_weights(net)
+    return net
+
+
+def test_compute_hist_called_as_the_original(tiny, tmp_path):
+    hist, loss = score.compute_hist(weighted_net(tiny), False, IDS)  # score vs label, loss 'loss'
+    np.testing.assert_array_equal(hist, independent_hist(tiny[1], 3, 'label'))
+    assert loss == pytest.approx(expected(tiny[1], 3, 'label')[1], rel=1e-5)
+    assert not any(tmp_path.glob('*.png'))
+    # positionally, the second head; the ids as np.loadtxt reads a split file
+    (tmp_path / 'split.txt').write_text('\n'.join(IDS) + '\n')
+    hist, loss = score.compute_hist(weighted_net(tiny), str(tmp_path / 'geo'),
+                                    np.loadtxt(tmp_path / 'split.txt', dtype=str), 'score_geo', 'geo', 'loss_geo')
+    np.testing.assert_array_equal(hist, independent_hist(tiny[1], 2, 'geo'))
+    assert loss == pytest.approx(expected(tiny[1], 2, 'geo')[1], rel=1e-5)
+    assert sorted(p.name for p in (tmp_path / 'geo').iterdir()) == ['a.png', 'b.png', 'c.png']
+    hist, loss = score.compute_hist(weighted_net(tiny), None, IDS[:2], loss_layer=None)
+    assert loss is None and hist.sum() == 2 * 20 - 3
+    with pytest.raises(ValueError, match="no blob 'loss_sem'"):
+        score.compute_hist(weighted_net(tiny), None, IDS, loss_layer='loss_sem')
+
+
+def test_a_one_line_split_loaded_by_loadtxt_scores_its_one_image(tiny, tmp_path):
+    net = weighted_net(tiny)
+    (tmp_path / 'one.txt').write_text('a\n')
+    ids = np.loadtxt(tmp_path / 'one.txt', dtype=str)
+    assert ids.shape == ()  # what the original script would hand over
+    hist, _ = score.compute_hist(net, None, ids)
+    first = score.fast_hist(tiny[1]['label'][0, 0, 0], tiny[1]['data'][0, 0].argmax(0), 3)
+    np.testing.assert_array_equal(hist, first)
+
+
+def test_seg_tests_called_as_the_original_prints_its_scores(tiny, tmp_path, capsys):
+    train, test = caffe.Net(tiny[0], caffe.TRAIN), caffe.Net(tiny[0], caffe.TEST)
+    set_weights(train)
+    solver = types.SimpleNamespace(net=train, test_nets=[test], iter=4000)
+    hist = score.seg_tests(solver, False, IDS, layer='score')
+    want = independent_hist(tiny[1], 3, 'label')
+    np.testing.assert_array_equal(hist, want)
+    out = capsys.readouterr().out
+    m = score.metrics(want)
+    loss = expected(tiny[1], 3, 'label')[1]
+    line = re.search(r'iteration 4000: score vs label on 3 images\n    loss (\S+)  overall accuracy (\S+)  '
+                     r'mean accuracy (\S+)  mean IU (\S+)  fwavacc (\S+)\n', out)
+    assert line, out
+    got = list(map(float, line.groups()))
+    assert got[0] == pytest.approx(loss, rel=1e-5)
+    assert got[1:] == pytest.approx([m['overall_acc'], m['mean_acc'], m['mean_iu'], m['fwavacc']], abs=5e-5)
+    # positional layer and gt, a save_format formatted with the iteration
+    test = caffe.Net(tiny[0], caffe.TEST)
+    solver.test_nets = [test]
+    hist = score.seg_tests(solver, str(tmp_path / 'seg-{}'), IDS, 'score_geo', 'geo')
+    np.testing.assert_array_equal(hist, independent_hist(tiny[1], 2, 'geo'))
+    assert sorted(p.name for p in (tmp_path / 'seg-4000').iterdir()) == ['a.png', 'b.png', 'c.png']
+    assert 'iteration 4000: score_geo vs geo on 3 images' in capsys.readouterr().out
+
+
+def test_do_seg_tests_called_as_the_original_returns_the_histogram(tiny):
+    hist = score.do_seg_tests(weighted_net(tiny), 7, None, IDS, 'score_geo', gt='geo')
+    np.testing.assert_array_equal(hist, independent_hist(tiny[1], 2, 'geo'))
+
+
+def test_our_old_positional_heads_are_refused_with_a_pointer_to_the_keyword(tiny):
+    train, test = caffe.Net(tiny[0], caffe.TRAIN), caffe.Net(tiny[0], caffe.TEST)
+    solver = types.SimpleNamespace(net=train, test_nets=[test], iter=1)
+    with pytest.raises(TypeError, match=r'heads=\[\(layer, gt\), \.\.\.\]'):
+        score.seg_tests(solver, None, IDS, [('score', 'label')], None)
+    with pytest.raises(TypeError):
+        score.do_seg_tests(test, 1, None, IDS, 'score', 'label', [('score', 'label')])
+    with pytest.raises(ValueError, match='heads is empty'):
+        score.do_seg_tests(test, 1, None, IDS, heads=[])
 
 
 def test_progress_counts_in_place_on_a_terminal_and_by_tenths_in_a_log():
@@ -283,3 +386,129 @@ def test_report_lists_each_class_and_checks_the_names():
     assert '\n    0      0.7273  0.8000          10\n' in text
     with pytest.raises(ValueError, match='2 class names for 5 classes'):
         score.report(result, 100, 'score', 'label', 2, per_class=True, names=['a', 'b'])
+
+
+# --- the fcn score command ------------------------------------------------------------------
+
+SCORE_NET = '''
+layer { name: "data" type: "Python" top: "data" top: "label"
+  python_param { module: "layers" layer: "VOCSegDataLayer" param_str: "%s" } }
+layer { name: "score" type: "Convolution" bottom: "data" top: "score"
+  convolution_param { num_output: 21 kernel_size: 1 } }
+layer { name: "score2" type: "Convolution" bottom: "data" top: "score2"
+  convolution_param { num_output: 21 kernel_size: 1 } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss"
+  loss_param { ignore_label: 255 normalize: false } }
+'''
+
+
+@pytest.fixture
+def voc_net(tmp_path):
+    """A 1x1-conv net over synthetic VOC val with integer weights and inputs (mean 0), so its
+    predictions are exact; returns (prototxt, weights, the histograms of score and score2)."""
+    from fcn import datasets, synthetic
+    voc = synthetic.make_voc(str(tmp_path / 'data'), n=8)
+    path = tmp_path / 'net.prototxt'
+    path.write_text(SCORE_NET % repr({'voc_dir': voc, 'split': 'val', 'mean': (0, 0, 0)}).replace("'", "\\'"))
+    net = caffe.Net(str(path), caffe.TEST)
+    rng = np.random.RandomState(0)
+    hists = []
+    reader = datasets.VOC(voc, 'val', mean=(0, 0, 0))
+    for layer in ('score', 'score2'):
+        w, b = rng.randint(-3, 4, (21, 3)), rng.randint(-200, 200, 21)
+        net.params[layer][0].data[...] = w.reshape(21, 3, 1, 1)
+        net.params[layer][1].data[...] = b
+        hist = 0
+        for idx in reader.ids:
+            x, label = reader.load(idx, ('data', 'label'))
+            pred = (np.einsum('oc,chw->ohw', w, x.astype(np.int64)) + b[:, None, None]).argmax(0)
+            hist = hist + score.fast_hist(label, pred, 21)
+        hists.append(hist)
+    weights = str(tmp_path / 'w.caffemodel')
+    net.save(weights)
+    return str(path), weights, hists
+
+
+NAMES = ['background', 'disc', 'square', 'triangle', 'cross'] + ['class%d' % c for c in range(5, 21)]
+
+
+def recorded_confusion(monkeypatch):
+    """charts.confusion, recording each call's arguments before drawing."""
+    from fcn import charts
+    calls, draw = [], charts.confusion
+
+    def confusion(path, hist, names=None, title=None):
+        calls.append((path, np.array(hist), names, title))
+        draw(path, hist, names, title)
+    monkeypatch.setattr(charts, 'confusion', confusion)
+    return calls
+
+
+def table(out):
+    """{class name: (IU, acc, pixels)} of a printed per-class table."""
+    rows = re.findall(r'^    (\S+)\s+(nan|[\d.]+)\s+(nan|[\d.]+)\s+(\d+)$', out, re.M)
+    return {name: (float(iu), float(acc), int(pixels)) for name, iu, acc, pixels in rows}
+
+
+def test_score_command_prints_the_per_class_table_and_draws_the_confusion_matrix(voc_net, tmp_path,
+                                                                                 monkeypatch, capsys):
+    from PIL import Image
+    path, weights, (hist, _) = voc_net
+    (tmp_path / 'names.txt').write_text('\n'.join(NAMES) + '\n\n')  # a trailing blank line is skipped
+    calls = recorded_confusion(monkeypatch)
+    png = tmp_path / 'charts' / 'confusion.png'
+    score.main([path, weights, '--per-class', '--classes', str(tmp_path / 'names.txt'),
+                '--confusion', str(png)])
+    out = capsys.readouterr().out
+    m = score.metrics(hist)
+    rows = table(out)
+    assert list(rows) == NAMES
+    for c, name in enumerate(NAMES):
+        iu, acc, pixels = rows[name]
+        assert pixels == hist[c].sum()
+        for got, want in ((iu, m['iu'][c]), (acc, m['acc'][c])):
+            assert (np.isnan(got) and np.isnan(want)) or got == pytest.approx(want, abs=5e-5)
+    assert 'mean IU %.4f' % m['mean_iu'] in out
+    assert [(p, n) for p, _, n, _ in calls] == [(str(png), NAMES)]
+    np.testing.assert_array_equal(calls[0][1], hist)
+    assert 'w.caffemodel: score' in calls[0][3]
+    assert 'confusion matrix: %s' % png in out
+    with Image.open(png) as im:
+        assert im.format == 'PNG' and min(im.size) > 100
+
+
+def test_score_command_without_names_uses_indices_and_draws_one_chart_per_head(voc_net, tmp_path,
+                                                                               monkeypatch, capsys):
+    path, weights, hists = voc_net
+    calls = recorded_confusion(monkeypatch)
+    score.main([path, weights, '--heads', 'score:label', 'score2:label', '--per-class',
+                '--confusion', str(tmp_path / 'c.png')])
+    out = capsys.readouterr().out
+    assert out.count('    class  ') == 2  # two tables, the classes by index
+    assert [int(name) for name in table(out)] == list(range(21))
+    assert [(p, n) for p, _, n, _ in calls] == [(str(tmp_path / 'c-score.png'), None),
+                                                 (str(tmp_path / 'c-score2.png'), None)]
+    for (_, hist, _, _), want in zip(calls, hists):
+        np.testing.assert_array_equal(hist, want)
+    assert (tmp_path / 'c-score.png').is_file() and (tmp_path / 'c-score2.png').is_file()
+
+
+@pytest.mark.parametrize('names, says', [
+    (NAMES[:5], r'names.txt has 5 names, score has 21 classes'),
+    (None, r'cannot read .*missing.txt'),
+])
+def test_score_command_checks_the_class_names_before_scoring(voc_net, tmp_path, capsys, names, says):
+    path, weights, _ = voc_net
+    names_file = tmp_path / ('names.txt' if names else 'missing.txt')
+    if names:
+        names_file.write_text('\n'.join(names))
+    with pytest.raises(SystemExit) as e:
+        score.main([path, weights, '--classes', str(names_file), '--confusion', str(tmp_path / 'c.png')])
+    assert e.value.code == 2
+    out, err = capsys.readouterr()
+    assert re.search('--classes: .*' + says, err) and 'scoring' not in err  # refused before scoring
+    assert not (tmp_path / 'c.png').exists()
+    with pytest.raises(SystemExit):
+        score.main([path, weights, '--heads', 'score:label', 'score2:label',
+                    '--classes', str(names_file), str(names_file), str(names_file)])
+    assert 'one file for every head or one per head (2 heads), got 3' in capsys.readouterr().err

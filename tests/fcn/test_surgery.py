@@ -41,6 +41,15 @@ def net_from(text, tmp_path, name='net.prototxt'):
     return caffe.Net(str(path), caffe.TEST)
 
 
+def test_the_original_signatures():
+    import inspect
+    names = {f: list(inspect.signature(getattr(surgery, f)).parameters)
+             for f in ('transplant', 'interp', 'upsample_filt', 'expand_score')}
+    assert names == {'transplant': ['new_net', 'net', 'suffix'], 'interp': ['net', 'layers'],
+                     'upsample_filt': ['size'], 'expand_score': ['new_net', 'new_layer', 'net', 'layer']}
+    assert inspect.signature(surgery.transplant).parameters['suffix'].default == ''
+
+
 # --- transplant -------------------------------------------------------------------------------
 
 def test_transplant_makes_the_classifier_fully_convolutional_as_caffe_does(capsys):
@@ -145,12 +154,23 @@ def random_weights(net, layer):
 def test_interp_fills_the_diagonal_like_fcn():
     g = Golden('deconv_k4_s2_interp')
     net = caffe.Net(golden_path('deconv_k4_s2_interp', 'net.prototxt'), caffe.TEST)
-    random_weights(net, 'up')
-    surgery.interp(net, ['up'])
+    surgery.interp(net, ['up'])  # on the default filler's zeros, as every solve.py calls it
     np.testing.assert_array_equal(net.params['up'][0].data, g['param/up/0'])
     assert not np.any(net.params['up'][0].data[0, 1]) and np.any(g['param/up/0'][1, 1])
     net.forward(x=g['input/x'])
     assert nerr(net.blobs['y'].data, g['data/y']) < 1e-5
+
+
+def test_interp_writes_only_the_diagonal_as_the_original_does():
+    g = Golden('deconv_k4_s2_interp')
+    net = caffe.Net(golden_path('deconv_k4_s2_interp', 'net.prototxt'), caffe.TEST)
+    random_weights(net, 'up')
+    before = net.params['up'][0].data.copy()
+    surgery.interp(net, ['up'])
+    after = net.params['up'][0].data
+    diagonal = np.eye(3, dtype=bool)
+    np.testing.assert_array_equal(after[diagonal], g['param/up/0'][diagonal])
+    np.testing.assert_array_equal(after[~diagonal], before[~diagonal])
 
 
 def test_interp_fills_every_filter_of_a_grouped_deconvolution():
@@ -292,6 +312,19 @@ def test_command_makes_the_fully_convolutional_vgg16(tmp_path, tiny_classifier, 
 
 def make_vgg16_fcn(weights, out):
     surgery.main(['ilsvrc-to-fcn', '--arch', 'vgg16', '--weights', str(weights), '--out', out])
+
+
+def test_ilsvrc_to_fcn_raises_and_the_command_exits_with_the_message(tmp_path, capsys):
+    """Library code raises SurgeryError; only main turns it into an exit with the message."""
+    missing = str(tmp_path / 'missing.caffemodel')
+    with pytest.raises(surgery.SurgeryError, match='^no weights file .*missing.caffemodel'):
+        surgery.ilsvrc_to_fcn(caffe, golden_path(FC, 'classifier.prototxt'), golden_path(FC, 'net.prototxt'),
+                              missing, str(tmp_path / 'out.caffemodel'))
+    with pytest.raises(SystemExit, match='^ilsvrc-to-fcn: no weights file .*missing.caffemodel') as e:
+        surgery.main(['ilsvrc-to-fcn', '--classifier', golden_path(FC, 'classifier.prototxt'),
+                      '--twin', golden_path(FC, 'net.prototxt'), '--weights', missing,
+                      '--out', str(tmp_path / 'out.caffemodel')])
+    assert e.value.code != 0 and not (tmp_path / 'out.caffemodel').exists()
 
 
 def test_command_errors_name_the_problem(tmp_path, tiny_classifier):
