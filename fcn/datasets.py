@@ -173,7 +173,8 @@ class Dataset:
         arrays, paths = [], []
         for top in tops:
             directory, template, loader = self.sources[top]
-            paths.append(os.path.join(directory, template % id_))
+            # a template is a pattern such as '%s.jpg', or a function of the id (file names vary)
+            paths.append(os.path.join(directory, template(id_) if callable(template) else template % id_))
             arrays.append(loader(paths[-1]))
         for array, path in zip(arrays[1:], paths[1:]):
             if array.shape[1:] != arrays[0].shape[1:]:
@@ -339,3 +340,166 @@ class PASCALContext(Dataset):
             raise self.fail('label %s has value %d, not an index of labels.txt (0-%d)'
                             % (path, raw[bad][0], len(self.lut) - 1))
         return self.lut[raw][np.newaxis]
+
+
+# -- your own data (fcn train) -------------------------------------------------
+
+MASK_MODES = ('P', 'L')   # palette or grayscale PNGs hold class indices; RGB would hold colours
+MAX_CLASSES = VOID        # mask values are bytes and 255 is void
+SHOWN_PROBLEMS = 20       # a report lists this many problems, then counts the rest
+
+
+def image_extensions():
+    """The file extensions Pillow opens ('.jpg', '.png', ...)."""
+    Image.init()
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def folder_files(directory, extensions):
+    """{stem: [file names]} of the files in ``directory`` whose extension (any case) is one of
+    ``extensions``; hidden files and others are left out."""
+    files = {}
+    for name in sorted(os.listdir(directory)):
+        stem, ext = os.path.splitext(name)
+        if not name.startswith('.') and ext.lower() in extensions and os.path.isfile(os.path.join(directory, name)):
+            files.setdefault(stem, []).append(name)
+    return files
+
+
+def problem_report(problems):
+    """One DataError message for a list of problems, the first SHOWN_PROBLEMS in full."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = problems[:SHOWN_PROBLEMS]
+    more = len(problems) - len(shown)
+    return '%d problems in the data:\n  %s%s' % (len(problems), '\n  '.join(shown),
+                                                   '\n  ... and %d more' % more if more else '')
+
+
+class Folder(Dataset):
+    """Your own data: ``images_dir/<stem>.<ext>`` (any format Pillow reads) and ``masks_dir/<stem>.png``.
+
+    Masks are palette ('P') or grayscale ('L') PNGs whose values are class indices
+    0..num_classes-1, 255 for pixels the loss and the scores ignore; an image and its
+    mask share a size. ``split`` is a file listing the stems of the split (a relative
+    path starts at the data root); None takes every stem that has both files.
+    """
+
+    name = 'image folder'
+
+    def __init__(self, images_dir, masks_dir, num_classes, split=None, mean=None):
+        if type(num_classes) is not int or not 2 <= num_classes <= MAX_CLASSES:
+            raise ValueError('num_classes must be an integer from 2 to %d (mask values are bytes and 255 '
+                             'means ignore), got %r' % (MAX_CLASSES, num_classes))
+        self.num_classes = num_classes
+        self.label_classes = {'label': num_classes}
+        self.images_dir = self.directory(images_dir, 'images directory')
+        self.masks_dir = self.directory(masks_dir, 'masks directory')
+        self.images = folder_files(self.images_dir, image_extensions())
+        if not self.images:
+            raise self.fail('no images in %s (files Pillow reads: .jpg, .png, .bmp, .tif, ...)' % self.images_dir)
+        self.masks = folder_files(self.masks_dir, image_extensions())
+        if not self.masks:
+            raise self.fail('no masks in %s (PNG files named as their images)' % self.masks_dir)
+        super().__init__(split, mean)
+        self.sources = {'data': (self.images_dir, self.image_file, self.image),
+                        'label': (self.masks_dir, self.mask_file, self.load_mask)}
+
+    def fail(self, message):
+        return DataError(message)  # the messages name the files; no dataset README to point at
+
+    def read_split(self, path):
+        if path is not None:
+            return super().read_split(resolve(path))
+        return sorted(set(self.images) & set(self.masks))
+
+    def pairing_problems(self):
+        """Images without masks, masks without images, and stems with several files, by file name."""
+        problems = []
+        for stem, names in self.images.items():
+            if stem not in self.masks:
+                problems.append('image %s has no mask (expected %s)'
+                                % (os.path.join(self.images_dir, names[0]), os.path.join(self.masks_dir, stem + '.png')))
+        for stem, names in self.masks.items():
+            if stem not in self.images:
+                problems.append('mask %s has no image (no %s.* in %s)'
+                                % (os.path.join(self.masks_dir, names[0]), stem, self.images_dir))
+        for directory, files in ((self.images_dir, self.images), (self.masks_dir, self.masks)):
+            problems += ['%s and %s share the stem %r: keep one' % (os.path.join(directory, names[0]),
+                                                                    os.path.join(directory, names[1]), stem)
+                         for stem, names in files.items() if len(names) > 1]
+        return problems
+
+    def image_file(self, stem):
+        names = self.images.get(stem)
+        if not names:
+            raise self.fail('no image %s.* in %s' % (stem, self.images_dir))
+        return names[0]
+
+    def mask_file(self, stem):
+        names = self.masks.get(stem)
+        if not names:
+            raise self.fail('no mask %s.png in %s' % (stem, self.masks_dir))
+        return names[0]
+
+    def read_mask(self, path):
+        """A mask's class indices (H x W uint8); DataError naming ``path`` if it is not a PNG of indices."""
+        if not path.lower().endswith('.png'):
+            raise self.fail('mask %s is not a PNG: masks are PNGs of class indices (JPEG compression '
+                            'would change the values)' % path)
+        try:
+            with Image.open(path) as im:
+                if im.mode not in MASK_MODES:
+                    raise self.fail("mask %s is a %s image, not class indices: save masks as palette ('P') or "
+                                    "grayscale ('L') PNGs whose pixel values are the class numbers 0-%d "
+                                    "(255: ignore)" % (path, im.mode, self.num_classes - 1))
+                return np.asarray(im)
+        except FileNotFoundError:
+            raise self.fail('missing mask %s' % path) from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise self.fail('cannot read mask %s (corrupt?): %s' % (path, e)) from e
+
+    def value_counts(self, mask, path):
+        """How many pixels hold each value 0-255; DataError naming ``path`` and the values past the classes."""
+        counts = np.bincount(mask.ravel(), minlength=256)
+        bad = [v for v in np.flatnonzero(counts) if self.num_classes <= v < VOID]
+        if bad:
+            raise self.fail('mask %s has value%s %s but there are %d classes (values 0-%d; 255: ignore)'
+                            % (path, 's' if len(bad) > 1 else '', ', '.join(map(str, bad[:5])) +
+                               (', ...' if len(bad) > 5 else ''), self.num_classes, self.num_classes - 1))
+        return counts
+
+    def load_mask(self, path):
+        mask = self.read_mask(path)
+        self.value_counts(mask, path)
+        return mask[np.newaxis]
+
+    def check(self, progress=None):
+        """Read every pair of the split before training: each image's size (its header) and each
+        mask whole. Returns ({stem: (height, width)}, pixel counts of the mask values 0-255);
+        raises one DataError listing every problem, naming the files. ``progress(done, total)``
+        is called after each pair."""
+        problems = self.pairing_problems() if self.split_file is None else []
+        sizes, counts = {}, np.zeros(256, np.int64)
+        for i, stem in enumerate(self.ids):
+            try:
+                image = os.path.join(self.images_dir, self.image_file(stem))
+                mask = os.path.join(self.masks_dir, self.mask_file(stem))
+                try:
+                    with Image.open(image) as im:
+                        width, height = im.size
+                except (OSError, SyntaxError, ValueError) as e:
+                    raise self.fail('cannot read image %s: %s' % (image, e)) from None
+                values = self.read_mask(mask)
+                if values.shape != (height, width):
+                    raise self.fail('image %s is %dx%d but its mask %s is %dx%d (width x height)'
+                                    % (image, width, height, mask, values.shape[1], values.shape[0]))
+                counts += self.value_counts(values, mask)
+                sizes[stem] = (height, width)
+            except DataError as e:
+                problems.append(str(e))
+            if progress:
+                progress(i + 1, len(self.ids))
+        if problems:
+            raise DataError(problem_report(problems))
+        return sizes, counts

@@ -8,7 +8,9 @@ tops to that image's size. ``param_str`` is a Python dict literal, parsed with
 
 Keys: the dataset directories (``voc_dir``, ``sbdd_dir``, ``nyud_dir``,
 ``siftflow_dir``, ``context_dir``; relative paths start at the data root,
-$FCN_DATA_ROOT or data/ beside this file), ``split`` (the split file's name),
+$FCN_DATA_ROOT or data/ beside this file), ``split`` (the split file's name;
+for FolderSegDataLayer, your own data, the path of a file listing the stems, and
+``images_dir``, ``masks_dir``, ``num_classes`` say where and how many),
 ``mean`` (B, G, R; default the dataset's), ``tops`` (which outputs, in order;
 default the dataset's), ``randomize`` (default: True when the split name
 contains 'train'), ``seed`` (default: drawn at setup), ``prefetch`` (how many
@@ -342,3 +344,8 @@ class SIFTFlowSegDataLayer(SegDataLayer):
 class PASCALContextSegDataLayer(SegDataLayer):
     """PASCAL-Context: tops data, label (59 classes + background 0)."""
     dataset, dirs = datasets.PASCALContext, ('context_dir', 'voc_dir')
+
+
+class FolderSegDataLayer(SegDataLayer):
+    """Your own images and masks (fcn train): tops data, label (num_classes classes, 255 void)."""
+    dataset, dirs = datasets.Folder, ('images_dir', 'masks_dir', 'num_classes')  # dirs: the required keys

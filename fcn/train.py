@@ -9,6 +9,7 @@ training-curve PNG. Paths in solver.prototxt are relative to the experiment
 directory, so solve.py runs from any working directory.
 """
 import argparse
+import functools
 import glob
 import json
 import os
@@ -21,11 +22,13 @@ import numpy as np
 from fcn import backend
 from nets.data import data_options
 from fcn.datasets import DataError
-from torchcaffe.engine.solver import first_nonfinite_top
+from fcn.runlog import Log
+from torchcaffe.errors import first_nonfinite_top
 from torchcaffe.errors import CaffeError, FormatError, SolverError
 from torchcaffe.formats.files import atomic_write
 
-EXPECTED = (DataError, CaffeError, FileNotFoundError)
+# Errors whose message says what to fix: main prints it without a traceback.
+EXPECTED = (DataError, CaffeError, FileNotFoundError, ValueError)
 from fcn import REPO
 ILSVRC = os.path.join(REPO, 'ilsvrc-nets')
 SURGERY_HINT = {
@@ -164,12 +167,12 @@ def set_data_options(param, train_data, score_data):
     from torchcaffe.formats import read_net
     if train_data:
         if not param.HasField('train_net'):
-            sys.exit('--train-data needs a solver with train_net')
+            raise ValueError('--train-data needs a solver with train_net')
         param.train_net_param.CopyFrom(with_data_options(read_net(param.train_net), train_data))
         param.ClearField('train_net')
         p = train_data.get('sample', 1)
         if not (type(p) in (int, float) and 0 < p <= 1):
-            sys.exit("--train-data: 'sample' must be a probability in (0, 1], got %r" % (p,))
+            raise ValueError("--train-data: 'sample' must be a probability in (0, 1], got %r" % (p,))
         param.iter_size = max(1, round(param.iter_size / p))
     if score_data:
         for path in param.test_net:
@@ -179,40 +182,6 @@ def set_data_options(param, train_data, score_data):
         print('data options: train %s, score %s; iter_size %d' % (train_data, score_data, param.iter_size))
 
 
-class Log:
-    """Machine-readable training log (JSON lines) and its curve PNG."""
-
-    def __init__(self, out):
-        self.path = os.path.join(out, 'log.jsonl')
-        self.curve = os.path.join(out, 'curve.png')
-        self.records = []
-        if os.path.isfile(self.path):
-            with open(self.path) as f:
-                self.records = [json.loads(line) for line in f if line.strip()]
-
-    def write(self, **record):
-        record['time'] = round(time.time(), 3)
-        self.records.append(record)
-        with open(self.path, 'a') as f:
-            f.write(json.dumps(record) + '\n')
-
-    def truncate(self, iteration):
-        """Forget records after ``iteration`` (a resumed run rewrites them)."""
-        self.records = [r for r in self.records if r['iter'] <= iteration]
-        with open(self.path, 'w') as f:
-            f.writelines(json.dumps(r) + '\n' for r in self.records)
-
-    def plot(self):
-        from fcn.vis import plot_curves
-        losses = {'loss': [(r['iter'], r['loss']) for r in self.records if 'loss' in r]}
-        scores = {}
-        for r in self.records:
-            for head, m in r.get('scores', {}).items():
-                for key in ('mean_iu', 'overall_acc'):
-                    scores.setdefault('%s %s' % (head, key), []).append((r['iter'], m[key]))
-        plot_curves(self.curve, {'training loss': losses, 'val scores': scores})
-
-
 def weighted_loss(net):
     """Sum of loss_weight * loss over the net's loss blobs."""
     return float(sum(w * float(net.blobs[b].data.reshape(-1)[0])
@@ -220,15 +189,16 @@ def weighted_loss(net):
 
 
 def weight_files(sources, weights):
-    """The initial weights file of each source; exits saying how to make a missing one."""
+    """The initial weights file of each source; raises saying how to make a missing one."""
     if weights == ['none']:
         return []
     paths = weights or [s.default_path() for s in sources]
     if len(paths) != len(sources):
-        sys.exit('--weights needs %d file(s): %s' % (len(sources), ', '.join(s.name for s in sources)))
+        raise ValueError('--weights needs %d file(s): %s' % (len(sources), ', '.join(s.name for s in sources)))
     for source, path in zip(sources, paths):
         if path is None or not os.path.isfile(path):
-            sys.exit('initial weights %s not found: %s' % (path or 'of ' + source.name, source.missing()))
+            raise FileNotFoundError('initial weights %s not found: %s'
+                                    % (path or 'of ' + source.name, source.missing()))
     return paths
 
 
@@ -251,10 +221,11 @@ def data_layer(net):
     return layer if hasattr(layer, 'restore') and hasattr(layer, 'state') else None
 
 
-def snapshot(solver, param, window):
+def snapshot(solver, param, window, keep=None):
     """The solver's snapshot, after ``<prefix>_iter_N.train.json``: what this driver needs
     to continue exactly as if never stopped, the data layer's state (its seed too, drawn
-    at setup when the net gives none) and the losses since the last log line."""
+    at setup when the net gives none) and the losses since the last log line. Then, with
+    ``keep``, older snapshots go but the newest ``keep``."""
     layer = data_layer(solver.net)
     state = {'iter': solver.iter, 'data': layer.state if layer else None, 'window': window}
     path = '%s_iter_%d.train.json' % (param.snapshot_prefix, solver.iter)
@@ -264,10 +235,48 @@ def snapshot(solver, param, window):
         raise SolverError("iteration %d: cannot write snapshot '%s': %s"
                           % (solver.iter, path, e.strerror or e)) from None
     solver.snapshot()  # its solverstate is written last: a run resumes from complete files
+    if keep:
+        prune(param.snapshot_prefix, keep)
+
+
+def snapshots(prefix):
+    """{iteration: solverstate} of the complete snapshots ``<prefix>_iter_N`` (their
+    solverstate, written last, and caffemodel are there)."""
+    found = {}
+    for path in glob.glob(glob.escape(prefix) + '_iter_*.solverstate'):
+        m = re.search(r'_iter_(\d+)\.solverstate$', path)
+        if m and os.path.isfile(path[:-len('solverstate')] + 'caffemodel'):
+            found[int(m.group(1))] = path
+    return found
+
+
+def prune(prefix, keep):
+    """Delete the files of every snapshot ``<prefix>_iter_N`` but the newest ``keep`` complete ones."""
+    newest = sorted(snapshots(prefix))[-keep:]
+    for path in glob.glob(glob.escape(prefix) + '_iter_*'):
+        m = re.match(r'_iter_(\d+)\.', path[len(prefix):])
+        if m and newest and int(m.group(1)) < newest[0]:
+            os.remove(path)
+
+
+def relocate(state_file):
+    """Point the ``learned_net`` of ``state_file`` at the caffemodel beside it, rewriting the
+    file when it names another path: Caffe opens the name as written, which is stale once a
+    run directory is moved or copied."""
+    from torchcaffe.formats import binaryproto
+    from torchcaffe.proto import caffe_pb2
+    beside = os.path.abspath(os.path.splitext(state_file)[0] + '.caffemodel')
+    state = binaryproto.read(state_file, caffe_pb2.SolverState)
+    if not state.learned_net or os.path.abspath(state.learned_net) == beside or not os.path.isfile(beside):
+        return
+    print('resume: %s named %s; it now names %s' % (state_file, state.learned_net, beside))
+    state.learned_net = beside
+    binaryproto.write(state_file, state)
 
 
 def resume(solver, param, state_file):
     """Restore ``state_file`` and the driver's state beside it; return the loss window."""
+    relocate(state_file)
     solver.restore(state_file)
     path = os.path.splitext(state_file)[0] + '.train.json'
     try:
@@ -296,8 +305,17 @@ def main(experiment, sources, heads=(('score', 'label'),), score_every=4000, exc
         sys.exit('error: %s' % e)
 
 
-def run(experiment, sources, heads, score_every, exclude, init_hook, args):
-    paths = [] if args.resume else weight_files(sources, args.weights)
+def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=None, names=None,
+        after_score=None, log_dir=None, keep=None):
+    """Train as ``args`` say (see parse_args). For drivers other than solve.py (fcn train):
+    ``init(net)`` initializes the weights instead of ``sources`` (then upsampling is made
+    bilinear), ``names`` are the class names of the scores and the log,
+    ``after_score(solver, iteration, results)`` runs after each scoring, ``log_dir`` holds
+    the log and charts (default: the output directory), and only the newest ``keep``
+    snapshots stay (default: all)."""
+    if init is None:
+        paths = [] if args.resume else weight_files(sources, args.weights)
+        init = functools.partial(initialize, sources=sources, paths=paths, init_hook=init_hook)
     if args.data_root:
         os.environ['FCN_DATA_ROOT'] = os.path.abspath(args.data_root)
     caffe = backend.load(args.backend)
@@ -305,7 +323,7 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
     local = 0
     if world > 1:  # launched by torchrun: one data-parallel replica per process
         if caffe.__name__ != 'torchcaffe':
-            sys.exit('data-parallel training (torchrun) needs the torch backend')
+            raise ValueError('data-parallel training (torchrun) needs the torch backend')
         from torchcaffe.engine import parallel
         local = parallel.start(args.gpu is not None)
     if args.gpu is not None:
@@ -317,7 +335,7 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
         caffe.set_random_seed(args.seed)
     if args.precision != 'fp32' or args.channels_last or args.reuse_host_memory:
         if caffe.__name__ != 'torchcaffe':
-            sys.exit('--precision, --channels-last and --reuse-host-memory are settings of the torch backend')
+            raise ValueError('--precision, --channels-last and --reuse-host-memory are settings of the torch backend')
         caffe.set_precision(args.precision)
         caffe.set_channels_last(args.channels_last)
         if args.reuse_host_memory:
@@ -341,7 +359,7 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
     solver = caffe.get_solver(path)
     if args.display is not None:
         param.display = args.display
-    log = Log(out) if rank == 0 else None
+    log = Log(log_dir or out, names=names) if rank == 0 else None
     window = []
     if args.resume:
         window = resume(solver, param, args.resume)
@@ -349,19 +367,20 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args):
             log.truncate(solver.iter)
         print('resumed from %s at iteration %d' % (args.resume, solver.iter))
     else:
-        initialize(solver.net, sources, paths, init_hook)
+        init(solver.net)
         from fcn import surgery
         surgery.interp(solver.net, [k for k in solver.net.params if k.startswith('up')])
     if world > 1:
         parallel.attach(solver)
     train(caffe, solver, param, log, args.iters or param.max_iter, score_every, snapshot_every,
-          heads, exclude, param.display or 20, window, path)
+          heads, exclude, param.display or 20, window, path, names, after_score, keep)
 
 
 def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, exclude, display,
-          window, source):
+          window, source, names=None, after_score=None, keep=None):
     """Step to ``iters``, logging, scoring and snapshotting on schedule; ``window`` holds the
-    losses since the last log line (of the run resumed), ``source`` the solver file.
+    losses since the last log line (of the run resumed), ``source`` the solver file;
+    ``names``, ``after_score``, ``keep``: see run.
 
     Without a ``log`` (data-parallel replicas other than rank 0) it only steps.
     """
@@ -397,14 +416,16 @@ def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, 
         if score_every and (it % score_every == 0 or it == iters) and solver.test_nets:
             if dataset is None:
                 dataset = test_ids(solver.test_nets[0])
-            result = score.seg_tests(solver, None, dataset, heads, exclude)
-            log.write(iter=it, scores={layer: summary(m) for layer, m in result.items()})
-            log.plot()
+            result = score.seg_tests(solver, None, dataset, heads=heads, exclude=exclude,
+                                     per_class=names is not None, names=names)
+            log.score(it, result)
+            if after_score is not None:
+                after_score(solver, it, result)
         if snapshot_every and it % snapshot_every == 0:
-            snapshot(solver, param, window)
+            snapshot(solver, param, window, keep)
             saved = it
     if saved != solver.iter:  # like Caffe's snapshot_after_train: the last weights are kept
-        snapshot(solver, param, window)
+        snapshot(solver, param, window, keep)
     log.plot()
     print('log: %s\ncurve: %s' % (log.path, log.curve))
 
@@ -419,14 +440,8 @@ def test_ids(net):
     layer = net.layers[0]
     reader = getattr(layer, 'reader', None)
     if reader is None:
-        raise SystemExit('the test net\'s first layer is not one of layers.py\'s data layers')
+        raise ValueError('the test net\'s first layer is not one of layers.py\'s data layers')
     return list(reader.ids)
-
-
-def summary(m):
-    """The JSON-safe numbers of a score.metrics result."""
-    return {k: (float(v) if np.isscalar(v) else [float(x) for x in np.ravel(v)])
-            for k, v in m.items() if k != 'hist'}
 
 
 def eta(seconds):

@@ -12,6 +12,9 @@ from torchcaffe.net_spec import layers as L
 from torchcaffe.proto import caffe_pb2
 
 DATA_MODULE = 'layers'
+# Modules whose Python layers are data layers: the experiments name ``layers``, fcn train's nets the
+# package's own module, which imports without the repository root on sys.path.
+DATA_MODULES = (DATA_MODULE, 'fcn.layers')
 # Channels of every data top of the nets here: images, encodings, and label maps.
 CHANNELS = {'data': 3, 'color': 3, 'hha': 3, 'depth': 1, 'label': 1, 'sem': 1, 'geo': 1}
 
@@ -20,12 +23,12 @@ def _tops(result):
     return result if isinstance(result, tuple) else (result,)
 
 
-def python_data(n, layer, names, **params):
-    """Add the data layer class ``layer`` of ``layers.py`` with tops ``names``.
+def python_data(n, layer, names, module=DATA_MODULE, **params):
+    """Add the data layer class ``layer`` of ``layers.py`` (or ``module``) with tops ``names``.
 
     ``params`` become its ``param_str``; the layer takes the name of its first top.
     """
-    outputs = L.Python(module=DATA_MODULE, layer=layer, ntop=len(names), param_str=repr(params))
+    outputs = L.Python(module=module, layer=layer, ntop=len(names), param_str=repr(params))
     for name, top in zip(names, _tops(outputs)):
         n[name] = top
 
@@ -53,7 +56,7 @@ def with_inputs(net, shapes):
     out = caffe_pb2.NetParameter()
     out.CopyFrom(net)
     for layer in out.layer:
-        if layer.type != 'Python' or layer.python_param.module != DATA_MODULE:
+        if layer.type != 'Python' or layer.python_param.module not in DATA_MODULES:
             continue
         missing = [top for top in layer.top if top not in shapes]
         if missing:
@@ -86,7 +89,7 @@ def with_data_options(net, options):
     out.CopyFrom(net)
     found = False
     for layer in out.layer:
-        if layer.type == 'Python' and layer.python_param.module == DATA_MODULE:
+        if layer.type == 'Python' and layer.python_param.module in DATA_MODULES:
             params = ast.literal_eval(layer.python_param.param_str)
             params.update(options)
             layer.python_param.param_str = repr(params)

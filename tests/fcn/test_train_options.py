@@ -69,7 +69,7 @@ def test_data_options_are_merged_and_sampling_grows_iter_size(experiment):
     train.set_data_options(param, {'sample': 0.3}, None)
     assert param.iter_size == 3  # rounded
     for bad in (0, 1.5, '0.5'):
-        with pytest.raises(SystemExit, match="'sample' must be a probability"):
+        with pytest.raises(ValueError, match="'sample' must be a probability"):
             train.set_data_options(caffe_pb2.SolverParameter(train_net=os.path.join(exp, 'train.prototxt')),
                                    {'sample': bad}, None)
 
