@@ -87,7 +87,7 @@ def test_solve_trains_scores_snapshots_and_resumes(experiment, data_root, tmp_pa
     assert sorted(scores[0]['scores']) == sorted(heads)
     for head in heads:
         assert 0 <= scores[0]['scores'][head]['overall_acc'] <= 1
-    assert os.path.getsize(os.path.join(out, 'curve.png')) > 0
+    assert os.path.getsize(os.path.join(out, 'charts', 'curves.png')) > 0
     snapshot = os.path.join(out, 'train_iter_2.caffemodel')
     learned = params_of(snapshot)
     for (suffix, layers), source in zip(sources.items(), files):

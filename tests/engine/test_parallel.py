@@ -61,6 +61,6 @@ def test_solve_py_under_torchrun(tmp_path):
                         '--out', str(out)], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('iter 2  loss') == 1 and r.stdout.count('Iteration 0, lr') == 1
-    assert sorted(os.listdir(out)) == ['curve.png', 'log.jsonl', 'solver.prototxt', 'train_iter_2.caffemodel',
+    assert sorted(os.listdir(out)) == ['charts', 'log.csv', 'log.jsonl', 'solver.prototxt', 'train_iter_2.caffemodel',
                                        'train_iter_2.rngstate', 'train_iter_2.solverstate',
                                        'train_iter_2.train.json']
