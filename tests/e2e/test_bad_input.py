@@ -444,7 +444,7 @@ table disagree.
 Errors of torchcaffe are `torchcaffe.errors.CaffeError` subclasses (all `ValueError`s
 too): `FormatError` (a file that is not what it should be), `NetError` (a net that cannot
 be built or run), `SolverError` (a solver that cannot run, or a loss that diverged).
-Dataset problems are `datasets.DataError`, and their messages end by naming the
+Dataset problems are `fcn.datasets.DataError`, and their messages end by naming the
 README that says how to prepare the data. A data layer's `param_str` is read with
 `ast.literal_eval`, never executed. The training driver (`solve.py`) prints these
 messages as `error: ...` and exits with status 1.

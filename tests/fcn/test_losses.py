@@ -159,7 +159,7 @@ import sys, numpy as np
 from fcn import backend
 caffe = backend.load('caffe')
 directory, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-sys.path.insert(0, sys.argv[4])
+sys.path[:0] = [sys.argv[4], sys.argv[4] + '/../support']
 import test_losses as t
 results = {}
 for name, (_, channels) in t.NETS.items():
