@@ -59,7 +59,7 @@ def output_dir(path):
         return tempfile.mkdtemp(prefix=time.strftime('demo-%Y%m%d-%H%M%S-'), dir=os.path.abspath('out'))
     os.makedirs(path, exist_ok=True)
     if os.listdir(path):
-        sys.exit('demo: %s is not empty; give a new or empty --out' % path)
+        raise FileExistsError('%s is not empty; give a new or empty --out' % path)
     return os.path.abspath(path)
 
 
@@ -72,7 +72,10 @@ def main(argv=None):
     p.add_argument('--seed', type=int, default=0, help='seed of the pictures and the fillers')
     args = p.parse_args(argv)
     start = time.time()
-    out = output_dir(args.out)
+    try:
+        out = output_dir(args.out)
+    except FileExistsError as e:
+        sys.exit('demo: %s' % e)
     data, net_dir, train_dir = (os.path.join(out, d) for d in ('data', 'net', 'train'))
     print('demo: synthetic PASCAL VOC and SBD in %s' % data, flush=True)
     synthetic.make_sbd(data, PICTURES, SIZE, args.seed, CLASSES)
