@@ -22,6 +22,7 @@ from fcn import train
 from fcn.runlog import Log
 from nets import fcn, vgg, voc, write_prototxts
 from nets.blocks import seg_loss
+from nets.data import PACKAGE_MODULE
 from nets.solvers import sgd
 from torchcaffe.net_spec import NetSpec
 
@@ -38,18 +39,12 @@ SHOWN = 12                     # val images segmented by infer.py
 def narrow_fcn8s(split):
     """voc-fcn8s's net, narrow. Without ImageNet weights the trunk starts from MSRA fillers."""
     n = NetSpec()
-    voc.inputs(n, split)
+    voc.inputs(n, split, module=PACKAGE_MODULE)  # runs without a checkout on sys.path
     top = vgg.trunk(n, n.data, dropout_ratio=None, widths=WIDTHS, depths=DEPTHS, fc=FC)
     fcn.head(n, top, n.data, voc.CLASSES, 8)
     if split != 'deploy':
         n.loss = seg_loss(n.score, n.label, normalize=True)
-    net = n.to_proto()
-    for layer in net.layer:
-        if layer.type == 'Convolution' and not layer.name.startswith('score'):  # score layers keep zero init
-            layer.convolution_param.weight_filler.type = 'msra'
-        if layer.type == 'Python':  # the package's module: no checkout needed on sys.path
-            layer.python_param.module = 'fcn.layers'
-    return net
+    return fcn.msra_trunk(n.to_proto())
 
 
 def output_dir(path):

@@ -14,11 +14,10 @@ on either backend without the repository root on sys.path). Two things may diffe
 """
 from torchcaffe.net_spec import NetSpec
 
-from . import alexnet, fcn, googlenet, vgg
-from .blocks import dropout, seg_loss
-from .data import input_data, python_data
+from . import fcn
+from .data import PACKAGE_MODULE, input_data, python_data
 
-DATA_MODULE, DATA_LAYER = 'fcn.layers', 'FolderSegDataLayer'
+DATA_LAYER = 'FolderSegDataLayer'
 # --net: (trunk, FCN stride, at-once skips, the VOC experiment it comes from)
 ARCHS = {
     'fcn32s': ('vgg16', 32, False, 'voc-fcn32s'),
@@ -42,23 +41,12 @@ def net(arch, nclass, data=None, shape=None, normalize=False):
     if deploy:
         input_data(n, {'data': shape})
     else:
-        python_data(n, DATA_LAYER, ('data', 'label'), module=DATA_MODULE, **data)
-    ratio = None if deploy else 0.5
+        python_data(n, DATA_LAYER, ('data', 'label'), module=PACKAGE_MODULE, **data)
     if trunk == 'vgg16':
-        fcn.head(n, vgg.trunk(n, n.data, dropout_ratio=ratio), n.data, nclass, stride, at_once=at_once)
+        proto = fcn.vgg16_fcn(n, nclass, stride, at_once, deploy, normalize=normalize)
     elif trunk == 'caffenet':
-        fcn.head(n, alexnet.trunk(n, n.data, dropout_ratio=ratio), n.data, nclass, 32, kernel=63)
-    else:  # as voc.fcn_googlenet: the final head's dropout under its classifier name
-        top = googlenet.features(n, n.data)
-        if not deploy:
-            name, ratio = googlenet.DROPOUT
-            n[name] = top = dropout(top, ratio)
-        fcn.head(n, top, n.data, nclass, 32, kernel=63)
-    if not deploy:
-        n.loss = seg_loss(n.score, n.label, normalize)
-    proto = n.to_proto()
+        proto = fcn.alexnet_fcn(n, nclass, deploy, normalize)
+    else:
+        proto = fcn.googlenet_fcn(n, nclass, deploy, normalize)
     proto.name = arch
-    for layer in proto.layer:
-        if layer.type == 'Convolution' and not layer.name.startswith('score'):
-            layer.convolution_param.weight_filler.type = 'msra'
-    return proto
+    return fcn.msra_trunk(proto)

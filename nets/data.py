@@ -12,9 +12,10 @@ from torchcaffe.net_spec import layers as L
 from torchcaffe.proto import caffe_pb2
 
 DATA_MODULE = 'layers'
-# Modules whose Python layers are data layers: the experiments name ``layers``, fcn train's nets the
-# package's own module, which imports without the repository root on sys.path.
-DATA_MODULES = (DATA_MODULE, 'fcn.layers')
+# The package's own module of the same layers, which imports without the repository root on
+# sys.path: fcn train's and the demo's nets name it.
+PACKAGE_MODULE = 'fcn.layers'
+DATA_MODULES = (DATA_MODULE, PACKAGE_MODULE)  # modules whose Python layers are data layers
 # Channels of every data top of the nets here: images, encodings, and label maps.
 CHANNELS = {'data': 3, 'color': 3, 'hha': 3, 'depth': 1, 'label': 1, 'sem': 1, 'geo': 1}
 

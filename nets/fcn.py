@@ -9,8 +9,8 @@ Names follow the released nets: ``score_fr``, ``upscore`` (32s); ``upscore2``,
 from torchcaffe.coord_map import crop
 from torchcaffe.net_spec import layers as L, params as P
 
-from . import vgg
-from .blocks import FIXED, class_targets, score, seg_loss, sigmoid_loss, upsample
+from . import alexnet, googlenet, vgg
+from .blocks import FIXED, class_targets, dropout, score, seg_loss, sigmoid_loss, upsample
 
 # At-once training scales the skips so they start on par with the coarse scores.
 AT_ONCE_SCALES = {'pool4': 0.01, 'pool3': 0.0001}
@@ -69,14 +69,16 @@ def null_background(n, scores):
     return n.score
 
 
-def vgg16_fcn(n, nclass, stride=32, at_once=False, deploy=False, loss='softmax', class_weights=None):
+def vgg16_fcn(n, nclass, stride=32, at_once=False, deploy=False, loss='softmax', class_weights=None,
+              normalize=False):
     """The FCN-VGG16 net on tops ``data`` (and ``label``) of ``n``: trunk, head, loss.
 
     ``deploy`` leaves out dropout and the loss. ``loss`` (paper, sections 4.4 and 6.1):
     'softmax' (FCN's, optionally with ``class_weights``), 'sigmoid' (sigmoid
     cross-entropy, each class scored independently), or 'null' (the null background
     model: the head scores the foreground classes, ``score_fg``, with a sigmoid loss;
-    the background's score is a constant zero).
+    the background's score is a constant zero). ``normalize``: the softmax loss averaged
+    over the pixels instead of summed.
     """
     if loss not in LOSSES:
         raise ValueError('loss must be one of %s, not %r' % (', '.join(LOSSES), loss))
@@ -88,13 +90,55 @@ def vgg16_fcn(n, nclass, stride=32, at_once=False, deploy=False, loss='softmax',
     else:
         head(n, top, n.data, nclass, stride, at_once=at_once)
     if not deploy:
-        n.loss = _loss(n, nclass, loss, class_weights)
+        n.loss = _loss(n, nclass, loss, class_weights, normalize)
     return n.to_proto()
 
 
-def _loss(n, nclass, loss, class_weights):
+def alexnet_fcn(n, nclass, deploy=False, normalize=True):
+    """FCN-AlexNet on tops ``data`` (and ``label``) of ``n``: CaffeNet trunk, 32x upsampling
+    by a 63-tap kernel, the loss averaged over the pixels (by default, as released)."""
+    top = alexnet.trunk(n, n.data, dropout_ratio=None if deploy else 0.5)
+    return _single_stream(n, top, nclass, deploy, 63, normalize)
+
+
+def googlenet_fcn(n, nclass, deploy=False, normalize=False):
+    """FCN-GoogLeNet (paper, Table 1) on tops ``data`` (and ``label``) of ``n``: BVLC
+    GoogLeNet's trunk and final head, without the auxiliary heads, the final average
+    pooling and the classifier.
+
+    What stays of the final head is its dropout (ratio 0.4, left out of deploy), under
+    its classifier name, before ``score_fr`` as ``drop7`` is in FCN-VGG16. The first
+    convolution keeps the classifier's pad: without fully connected layers the output
+    covers the input anyway. With a 64-tap upsampling kernel the crop offset would be
+    half a pixel for any pad, so the kernel has 63 taps (offset 1), as in FCN-AlexNet.
+    """
+    top = googlenet.features(n, n.data)
+    if not deploy:
+        name, ratio = googlenet.DROPOUT
+        n[name] = top = dropout(top, ratio)
+    return _single_stream(n, top, nclass, deploy, 63, normalize)
+
+
+def _single_stream(n, top, nclass, deploy, kernel, normalize):
+    """Score ``top``, upsample 32x with ``kernel`` and crop; add the loss unless deploying."""
+    head(n, top, n.data, nclass, 32, kernel=kernel)
+    if not deploy:
+        n.loss = seg_loss(n.score, n.label, normalize)
+    return n.to_proto()
+
+
+def msra_trunk(net):
+    """Give ``net``'s trunk convolutions MSRA fillers, for training without ILSVRC weights:
+    Caffe's default, constant zero, never learns. Score layers keep FCN's zero init."""
+    for layer in net.layer:
+        if layer.type == 'Convolution' and not layer.name.startswith('score'):
+            layer.convolution_param.weight_filler.type = 'msra'
+    return net
+
+
+def _loss(n, nclass, loss, class_weights, normalize):
     """The loss of ``vgg16_fcn`` on ``n.label``."""
     if loss == 'softmax':
-        return seg_loss(n.score, n.label, class_weights=class_weights)
+        return seg_loss(n.score, n.label, normalize, class_weights=class_weights)
     n.targets = class_targets(n.label, nclass, null_background=loss == 'null')
     return sigmoid_loss(n.score_fg if loss == 'null' else n.score, n.targets)
