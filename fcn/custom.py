@@ -171,8 +171,7 @@ def read_classes(path):
     """The class names of ``path``, one a line, blank lines skipped."""
     if not os.path.isfile(path):
         raise FileNotFoundError('classes file %s not found' % path)
-    with open(path, encoding='utf-8') as f:
-        names = [line.strip() for line in f if line.strip()]
+    names = datasets.read_ids(path)
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ValueError("classes file %s lists '%s' twice: class names must differ" % (path, name))
@@ -547,13 +546,10 @@ def write_card(out, settings, weights):
 
 def finish(out, settings):
     """Write the model card for the best weights (else the newest snapshot's); the closing summary."""
-    best = os.path.join(out, 'best.caffemodel')
-    if os.path.isfile(best):
-        weights, what = best, 'best val mean IU'
-        if os.path.isfile(os.path.join(out, 'best.json')):  # written just after the weights
-            with open(os.path.join(out, 'best.json')) as f:
-                best = json.load(f)
-            what = 'best val mean IU %.4f, iteration %d' % (best['mean_iu'], best['iter'])
+    weights = os.path.join(out, 'best.caffemodel')
+    if os.path.isfile(weights):
+        best = Best(out, settings).best  # None when killed between the weights and best.json
+        what = 'best val mean IU' + (' %.4f, iteration %d' % (best['mean_iu'], best['iter']) if best else '')
     else:
         state = newest_snapshot(out)
         if state is None:

@@ -45,8 +45,8 @@ def resolve(path):
 
 
 def read_ids(path):
-    """The ids of a split file, one a line, blank lines skipped."""
-    with open(path) as f:
+    """The ids of a split file (or names of a class list), one a line, blank lines skipped."""
+    with open(path, encoding='utf-8') as f:
         return [line.strip() for line in f if line.strip()]
 
 

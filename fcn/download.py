@@ -34,6 +34,7 @@ import urllib.error
 import urllib.request
 
 import fcn
+from fcn import score
 
 CHUNK = 1 << 20  # bytes per read: small enough for a lively progress bar
 TIMEOUT = 60  # seconds without a byte before a connection counts as lost
@@ -145,10 +146,7 @@ class Progress:
                                size(rate))
         if self.stream.isatty():
             if final or now - self.drawn >= 0.1:  # redraw at most ten times a second
-                bar = ''
-                if self.total:
-                    filled = 20 * done // self.total
-                    bar = '[%s%s] ' % ('#' * filled, '.' * (20 - filled))
+                bar = score.bar(done, self.total) + ' ' if self.total else ''
                 # \033[K clears the rest of a longer line drawn before
                 end = '\n' if final else ''
                 self.stream.write('\r%s %s%s\033[K%s' % (self.what, bar, text, end))

@@ -36,6 +36,7 @@ import tempfile
 import numpy as np
 
 from fcn import backend
+from fcn import datasets
 from fcn import vis
 
 # the words of the original score.py's report, so logs read (and grep) as before
@@ -117,13 +118,17 @@ def progress(done, total, what='scoring', stream=None, note=''):
     stream = stream or sys.stderr
     count = ('%d/%d %s' % (done, total, note)).rstrip()
     if stream.isatty():
-        filled = 20 * done // total
         # \033[K clears the rest of a longer line drawn before
-        stream.write('\r%s [%s%s] %s\033[K%s' % (what, '#' * filled, '.' * (20 - filled), count,
-                                                 '\n' if done == total else ''))
+        stream.write('\r%s %s %s\033[K%s' % (what, bar(done, total), count, '\n' if done == total else ''))
     elif done == total or done * 10 // total != (done - 1) * 10 // total:
         stream.write('%s %s\n' % (what, count))
     stream.flush()
+
+
+def bar(done, total):
+    """A 20-cell bar of ``done`` out of ``total``: [#####...............]."""
+    filled = 20 * done // total
+    return '[%s%s]' % ('#' * filled, '.' * (20 - filled))
 
 
 def loss_blob(net, gt):
@@ -308,7 +313,7 @@ def main(argv=None):
         if args.classes:
             path = args.classes[h if len(args.classes) > 1 else 0]
             try:
-                names[layer] = read_names(path)
+                names[layer] = datasets.read_ids(path)
             except OSError as e:
                 p.error('--classes: cannot read %s: %s' % (path, e.strerror))
             n = net.blobs[layer].data.shape[1]
@@ -326,12 +331,6 @@ def main(argv=None):
             charts.confusion(path, result['hist'], names.get(layer),
                              title='%s: %s (rows normalized)' % (iteration, layer))
             print('confusion matrix: %s' % path)
-
-
-def read_names(path):
-    """Class names from a file, one a line; blank lines are skipped."""
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
 
 
 def data_net(caffe, path, weights, options):
