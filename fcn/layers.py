@@ -48,7 +48,6 @@ seeded with (seed, i). ``layer.state`` is {'seed', 'position'};
 ``layer.restore(state)`` continues from it, so a solver resuming at iteration
 k restores position k * iter_size of its training net's data layer.
 """
-import ast
 import functools
 import os
 import queue
@@ -59,6 +58,7 @@ import numpy as np
 
 from fcn import backend
 from fcn import datasets
+from nets.data import dict_literal
 
 caffe = backend.load()
 
@@ -70,11 +70,8 @@ VOID = datasets.VOID
 
 def parse_param_str(text, layer, dirs):
     """The dict literal ``text`` of ``layer``, checked against its keys; nothing is executed."""
-    try:
-        params = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        params = None
-    if not isinstance(params, dict):
+    params = dict_literal(text)
+    if params is None:
         raise ValueError("%s param_str must be a Python dict literal such as {'split': 'val', ...}, got %r"
                          % (layer, text))
     unknown = [k for k in params if k not in dirs + COMMON_KEYS]

@@ -19,13 +19,13 @@ prints inverse-frequency weights (scaled so that the average pixel weighs 1)
 for each label top of the net's data layer, ready for the nets' ``class_weights``.
 """
 import argparse
-import ast
 import os
 
 import numpy as np
 
 from fcn import backend
 from fcn.datasets import VOID
+from nets.data import dict_literal
 
 caffe = backend.load()
 
@@ -34,11 +34,8 @@ FLT_MIN = float(np.finfo(np.float32).tiny)  # Caffe clamps probabilities here be
 
 def parse(text, layer, keys):
     """The dict literal ``text`` with only ``keys``; nothing is executed."""
-    try:
-        params = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        params = None
-    if not isinstance(params, dict) or set(params) - set(keys):
+    params = dict_literal(text)
+    if params is None or set(params) - set(keys):
         raise ValueError('%s param_str must be a dict literal with keys from %s, got %r'
                          % (layer, ', '.join(keys), text))
     return params

@@ -70,13 +70,19 @@ def with_inputs(net, shapes):
     return out
 
 
+def dict_literal(text):
+    """The Python dict literal ``text`` as a dict, else None; nothing is executed."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def data_options(text):
     """A command line's data-layer options: a dict literal such as "{'mirror': True}" (argparse type)."""
-    try:
-        options = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        options = None
-    if not isinstance(options, dict):
+    options = dict_literal(text)
+    if options is None:
         raise argparse.ArgumentTypeError("expected a dict literal such as \"{'mirror': True}\", got %r" % text)
     return options
 
