@@ -48,6 +48,11 @@ def load(name=None):
     return _loaded[name]
 
 
+def shard():
+    """(rank, world size) of a data-parallel run (torchrun's environment), else (0, 1)."""
+    return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+
+
 def add_argument(parser):
     """Add the --backend flag to an argparse parser."""
     parser.add_argument('--backend', choices=sorted(BACKENDS), default=None,

@@ -94,11 +94,6 @@ def require(ok, layer, key, value, what):
         raise ValueError('%s %s must be %s, got %r' % (layer, key, what, value))
 
 
-def shard():
-    """(rank, world size) of a data-parallel run (torchrun's environment), else (0, 1)."""
-    return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
-
-
 class Order:
     """Which split entry feeds position i: i mod n, or a seeded draw depending only on (seed, i).
 
@@ -277,7 +272,7 @@ class SegDataLayer(caffe.Layer):
         require(is_count(depth), name, 'prefetch', depth, 'a non-negative integer')
         require(type(randomize) is bool, name, 'randomize', randomize, 'True or False')
         # Training data is split among data-parallel replicas; evaluation is not (rank 0 scores).
-        rank, world = shard() if randomize else (0, 1)
+        rank, world = backend.shard() if randomize else (0, 1)
         self.order = Order(len(self.reader.ids), randomize, seed, rank, world)
         self.transform = Transform(name, self.reader, self.tops, **{k: params[k] for k in TRANSFORM_KEYS
                                                                       if k in params})

@@ -319,7 +319,7 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=
     if args.data_root:
         os.environ['FCN_DATA_ROOT'] = os.path.abspath(args.data_root)
     caffe = backend.load(args.backend)
-    rank, world = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+    rank, world = backend.shard()
     local = 0
     if world > 1:  # launched by torchrun: one data-parallel replica per process
         if caffe.__name__ != 'torchcaffe':
