@@ -6,7 +6,8 @@ them (float32, BGR, per-dataset mean subtracted, C x H x W, no scaling), labels
 as 1 x H x W uint8 class indices with 255 for void. Every failure is a
 DataError naming the file or directory and the README that says how to
 prepare the data. Nothing here imports Caffe: layers.py wraps readers as
-Python layers, and the preparation scripts under data/ use them directly.
+Python layers, and fcn prepare (prepare.py) uses them directly. Folder reads
+a user's own images and masks (fcn train).
 """
 import os
 
@@ -15,6 +16,7 @@ import scipy.io
 from PIL import Image
 
 from fcn import REPO
+
 VOID = 255
 
 # BGR means, from the original FCN layers.
@@ -136,13 +138,14 @@ class Dataset:
             raise self.fail('split file %s is empty' % path)
         return ids
 
-    def read_image(self, path, what, mode=None, modes=None):
+    def read_image(self, path, what, mode=None, modes=None, expected=None):
         """An image file as an array, converted to ``mode``; DataError names ``path`` when missing,
-        corrupt or not one of ``modes``."""
+        corrupt or not one of ``modes`` (``expected`` says what it should be instead)."""
         try:
             with Image.open(path) as im:
                 if modes and im.mode not in modes:
-                    raise self.fail('%s %s is a %s image, expected %s' % (what, path, im.mode, ' or '.join(modes)))
+                    raise self.fail('%s %s is a %s image, %s' % (what, path, im.mode,
+                                                                 expected or 'expected ' + ' or '.join(modes)))
                 return np.asarray(im.convert(mode) if mode else im)
         except FileNotFoundError:
             raise self.fail('missing %s %s' % (what, path)) from None
@@ -447,17 +450,9 @@ class Folder(Dataset):
         if not path.lower().endswith('.png'):
             raise self.fail('mask %s is not a PNG: masks are PNGs of class indices (JPEG compression '
                             'would change the values)' % path)
-        try:
-            with Image.open(path) as im:
-                if im.mode not in MASK_MODES:
-                    raise self.fail("mask %s is a %s image, not class indices: save masks as palette ('P') or "
-                                    "grayscale ('L') PNGs whose pixel values are the class numbers 0-%d "
-                                    "(255: ignore)" % (path, im.mode, self.num_classes - 1))
-                return np.asarray(im)
-        except FileNotFoundError:
-            raise self.fail('missing mask %s' % path) from None
-        except (OSError, SyntaxError, ValueError) as e:
-            raise self.fail('cannot read mask %s (corrupt?): %s' % (path, e)) from e
+        return self.read_image(path, 'mask', modes=MASK_MODES, expected=(
+            "not class indices: save masks as palette ('P') or grayscale ('L') PNGs whose pixel values "
+            "are the class numbers 0-%d (255: ignore)" % (self.num_classes - 1)))
 
     def value_counts(self, mask, path):
         """How many pixels hold each value 0-255; DataError naming ``path`` and the values past the classes."""
