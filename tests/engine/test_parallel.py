@@ -35,9 +35,10 @@ def test_two_replicas_equal_iter_size_two(tmp_path):
     steps = '3'
     subprocess.run([sys.executable, WORKER, str(data), '2', steps, start, alone], env=env, check=True,
                    timeout=600)
-    subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-                    WORKER, str(data), '1', steps, start, replicas], env=env, check=True, timeout=600,
-                   capture_output=True)
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                        WORKER, str(data), '1', steps, start, replicas], env=env, timeout=600,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
     a, b, s = params(alone), params(replicas), params(start)
     moved = False
     for layer in a:
