@@ -414,27 +414,23 @@ def describe(settings, param, sizes):
 # -- training -------------------------------------------------------------------------
 
 def fit(args, out, settings, iters, param, state):
-    """Train with fcn.train's loop: init or resume, scoring with per-class IoU, best weights."""
+    """Train with fcn.train's driver: init or resume, scoring with per-class IoU, the best weights kept."""
     score_every = settings['score_every']
     if score_every is None:
         score_every = max(1, min(4000, iters // SCORES_PER_RUN))
-    argv = ['--out', os.path.join(out, 'snapshots'), '--data-root', out, '--seed', str(settings['seed']),
-            '--iters', str(iters), '--score-every', str(score_every),
-            '--snapshot-every', str(settings['snapshot_every'] or SNAPSHOT_EVERY),
-            '--display', str(min(param.display or 20, max(1, iters // 25)))]
-    argv += ['--backend', args.backend] if args.backend else []
-    argv += ['--gpu', str(args.gpu)] if args.gpu is not None else []
-    if state:
-        argv += ['--resume', state[1]]
-    elif os.path.isfile(os.path.join(out, 'log.jsonl')):  # set up before, killed before its first snapshot
+    options = train.parse_args('fcn train', [])  # the driver's defaults, then this run's settings
+    vars(options).update(out=os.path.join(out, 'snapshots'), data_root=out, seed=settings['seed'], iters=iters,
+                         score_every=score_every, snapshot_every=settings['snapshot_every'] or SNAPSHOT_EVERY,
+                         display=min(param.display or 20, max(1, iters // 25)), backend=args.backend, gpu=args.gpu,
+                         resume=state[1] if state else None)
+    if not state and os.path.isfile(os.path.join(out, 'log.jsonl')):  # set up before, killed before its first snapshot
         print('%s has no complete snapshot yet: training starts over' % out)
         from fcn.runlog import Log
         Log(out).truncate(0)
-    options = train.parse_args('fcn train', argv)
     classes = settings['classes']
     init = scratch_init if scratch(settings) else weights_init(settings['weights'], classes, settings['net'])
     train.run(os.path.join(out, 'net'), [], HEADS, score_every, None, None, options, init=init, names=classes,
-              after_score=Best(out, settings), log_dir=out, keep=1)
+              hooks=[Best(out, settings)], log_dir=out, keep=1)
 
 
 def scratch_init(net):
@@ -522,8 +518,10 @@ class Best:
             with open(self.path) as f:
                 self.best = json.load(f)
 
-    def __call__(self, solver, iteration, results):
-        mean_iu = results['score']['mean_iu']
+    def __call__(self, solver, step):
+        if 'scores' not in step:
+            return
+        iteration, mean_iu = step['iter'], step['scores']['score']['mean_iu']
         if not np.isfinite(mean_iu) or (self.best and mean_iu <= self.best['mean_iu']):
             return
         weights = os.path.join(self.out, 'best.caffemodel')

@@ -306,13 +306,12 @@ def main(experiment, sources, heads=(('score', 'label'),), score_every=4000, exc
 
 
 def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=None, names=None,
-        after_score=None, log_dir=None, keep=None):
+        hooks=(), log_dir=None, keep=None):
     """Train as ``args`` say (see parse_args). For drivers other than solve.py (fcn train):
     ``init(net)`` initializes the weights instead of ``sources`` (then upsampling is made
-    bilinear), ``names`` are the class names of the scores and the log,
-    ``after_score(solver, iteration, results)`` runs after each scoring, ``log_dir`` holds
-    the log and charts (default: the output directory), and only the newest ``keep``
-    snapshots stay (default: all)."""
+    bilinear), ``names`` are the class names of the scores and the log, ``hooks`` run
+    after the driver's own at each step (see train), ``log_dir`` holds the log and charts
+    (default: the output directory), and only the newest ``keep`` snapshots stay (default: all)."""
     if init is None:
         paths = [] if args.resume else weight_files(sources, args.weights)
         init = functools.partial(initialize, sources=sources, paths=paths, init_hook=init_hook)
@@ -372,62 +371,90 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=
         surgery.interp(solver.net, [k for k in solver.net.params if k.startswith('up')])
     if world > 1:
         parallel.attach(solver)
-    train(caffe, solver, param, log, args.iters or param.max_iter, score_every, snapshot_every,
-          heads, exclude, param.display or 20, window, path, names, after_score, keep)
+    iters = args.iters or param.max_iter
+    if log is None:  # data-parallel replicas other than rank 0 only step
+        hooks = []
+    else:
+        hooks = [Display(log, param, param.display or 20, window, path),
+                 Scoring(log, score_every, heads, exclude, names), *hooks,
+                 Snapshots(param, snapshot_every, keep)]
+    train(solver, iters, hooks)
 
 
-def train(caffe, solver, param, log, iters, score_every, snapshot_every, heads, exclude, display,
-          window, source, names=None, after_score=None, keep=None):
-    """Step to ``iters``, logging, scoring and snapshotting on schedule; ``window`` holds the
-    losses since the last log line (of the run resumed), ``source`` the solver file;
-    ``names``, ``after_score``, ``keep``: see run.
-
-    Without a ``log`` (data-parallel replicas other than rank 0) it only steps.
-    """
-    if log is None:
-        while solver.iter < iters:
-            solver.step(1)
-        return
-    from fcn import score
-    start = time.time()
-    dataset, saved = None, None
-    tty = sys.stdout.isatty()  # a progress bar on a terminal; a log gets the display lines only
-    first, began = solver.iter, time.time()
+def train(solver, iters, hooks):
+    """The training loop: the solver's step to ``iters``, one iteration at a time; after each,
+    every hook is called with the solver and this step's record, a dict that holds the
+    iteration (``iter``), whether it is the ``last``, and what earlier hooks added to it."""
     while solver.iter < iters:
         solver.step(1)
+        step = {'iter': solver.iter, 'last': solver.iter >= iters, 'iters': iters}
+        for hook in hooks:
+            hook(solver, step)
+
+
+class Display:
+    """Checks each loss; logs and prints their mean every ``every`` iterations (the losses since
+    then are the step's ``window``); a progress bar on a terminal; the charts at the end."""
+
+    def __init__(self, log, param, every, window, source):
+        self.log, self.param, self.every, self.window, self.source = log, param, every, window, source
+        self.tty = sys.stdout.isatty()  # a log file gets the display lines only
+        self.start = self.began = time.time()
+        self.first = None
+
+    def __call__(self, solver, step):
+        it, iters = step['iter'], step['iters']
+        if self.first is None:
+            self.first = it - 1
         loss = weighted_loss(solver.net)
         if not np.isfinite(loss):  # Caffe's solver updates anyway: stop before a snapshot of that
             raise SolverError('%s: iteration %d: the loss is %s; %s. Training stopped; the last '
-                              'snapshot is intact' % (source, solver.iter - 1, loss,
-                                                     first_nonfinite_top(solver.net)))
-        window.append(loss)
-        it = solver.iter
-        if it % display == 0 or it == iters:
-            rate = len(window) / max(time.time() - start, 1e-9)
-            log.write(iter=it, loss=float(np.mean(window)), lr=float(solver_lr(solver, param)))
-            print('%siter %d  loss %.6g  (%.2f it/s, %s to go)' % ('\r\033[K' if tty else '', it,
-                                                                   np.mean(window), rate,
+                              'snapshot is intact' % (self.source, it - 1, loss, first_nonfinite_top(solver.net)))
+        self.window.append(loss)
+        if it % self.every == 0 or step['last']:
+            rate = len(self.window) / max(time.time() - self.start, 1e-9)
+            mean = float(np.mean(self.window))
+            self.log.write(iter=it, loss=mean, lr=float(solver_lr(solver, self.param)))
+            print('%siter %d  loss %.6g  (%.2f it/s, %s to go)' % ('\r\033[K' if self.tty else '', it, mean, rate,
                                                                    eta((iters - it) / rate)), flush=True)
-            window, start = [], time.time()
-        if tty:
-            rate = (it - first) / max(time.time() - began, 1e-9)
-            score.progress(it, iters, 'training', sys.stdout,
-                           'loss %.4g, %s to go' % (loss, eta((iters - it) / rate)))
-        if score_every and (it % score_every == 0 or it == iters) and solver.test_nets:
-            if dataset is None:
-                dataset = test_ids(solver.test_nets[0])
-            result = score.seg_tests(solver, None, dataset, heads=heads, exclude=exclude,
-                                     per_class=names is not None, names=names)
-            log.score(it, result)
-            if after_score is not None:
-                after_score(solver, it, result)
-        if snapshot_every and it % snapshot_every == 0:
-            snapshot(solver, param, window, keep)
-            saved = it
-    if saved != solver.iter:  # like Caffe's snapshot_after_train: the last weights are kept
-        snapshot(solver, param, window, keep)
-    log.plot()
-    print('log: %s\ncurve: %s' % (log.path, log.curve))
+            self.window, self.start = [], time.time()
+        step['window'] = self.window
+        if self.tty:
+            from fcn import score
+            rate = (it - self.first) / max(time.time() - self.began, 1e-9)
+            score.progress(it, iters, 'training', sys.stdout, 'loss %.4g, %s to go' % (loss, eta((iters - it) / rate)))
+        if step['last']:
+            self.log.plot()
+            print('log: %s\ncurve: %s' % (self.log.path, self.log.curve))
+
+
+class Scoring:
+    """Scores the test net every ``every`` iterations and at the last; the step's ``scores``."""
+
+    def __init__(self, log, every, heads, exclude, names):
+        self.log, self.every, self.heads, self.exclude, self.names = log, every, heads, exclude, names
+        self.dataset = None
+
+    def __call__(self, solver, step):
+        if not (self.every and (step['iter'] % self.every == 0 or step['last']) and solver.test_nets):
+            return
+        from fcn import score
+        if self.dataset is None:
+            self.dataset = test_ids(solver.test_nets[0])
+        step['scores'] = score.seg_tests(solver, None, self.dataset, heads=self.heads, exclude=self.exclude,
+                                         per_class=self.names is not None, names=self.names)
+        self.log.score(step['iter'], step['scores'])
+
+
+class Snapshots:
+    """A snapshot every ``every`` iterations and at the last (Caffe's snapshot_after_train)."""
+
+    def __init__(self, param, every, keep):
+        self.param, self.every, self.keep = param, every, keep
+
+    def __call__(self, solver, step):
+        if (self.every and step['iter'] % self.every == 0) or step['last']:
+            snapshot(solver, self.param, step.get('window', []), self.keep)
 
 
 def solver_lr(solver, param):

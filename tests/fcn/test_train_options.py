@@ -86,9 +86,9 @@ def test_training_and_resuming_with_data_options(experiment, tmp_path, monkeypat
     solvers = []
     real_train = train.train
 
-    def spy(caffe, solver, *args):
+    def spy(solver, *args):
         solvers.append(solver)
-        return real_train(caffe, solver, *args)
+        return real_train(solver, *args)
 
     monkeypatch.setattr(train, 'train', spy)
     out = str(tmp_path / 'out')
@@ -138,8 +138,8 @@ import sys
 from fcn import train
 experiment, argv = sys.argv[1], sys.argv[2:]
 real_train = train.train
-def spy(caffe, solver, *args):
-    real_train(caffe, solver, *args)
+def spy(solver, *args):
+    real_train(solver, *args)
     layer = solver.net.layers[0]
     print('position', layer.state['position'], 'sample', layer.transform.sample,
           'mask', solver.test_nets[0].layers[0].transform.mask)
@@ -167,8 +167,8 @@ def test_training_in_the_fast_modes(experiment, tmp_path, monkeypatch, capsys):
     losses = []
     real_train = train.train
 
-    def spy(caffe, solver, *args):
-        real_train(caffe, solver, *args)
+    def spy(solver, *args):
+        real_train(solver, *args)
         losses.append(float(solver.net.blobs['loss'].data))
         assert torchcaffe.engine.device.compute_dtype() == torch.bfloat16
 
