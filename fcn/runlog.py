@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -44,10 +45,7 @@ class Log:
         self.curve = os.path.join(self.charts, 'curves.png')
         self.names = names
         self.columns = None  # those of log.csv as this object last wrote it (see _columns)
-        self.records = []
-        if os.path.isfile(self.path):
-            with open(self.path) as f:
-                self.records = [json.loads(line) for line in f if line.strip()]
+        self.records = _read(self.path) if os.path.isfile(self.path) else []
 
     def write(self, **record):
         record = _json(dict(record, time=round(time.time(), 3)))
@@ -106,6 +104,28 @@ class Log:
         writer.writerow(self.columns)
         writer.writerows(_row(r, self.columns) for r in self.records)
         atomic_write(self.csv, text.getvalue().encode())
+
+
+def _read(path):
+    """The records of log.jsonl ``path``. A torn last line (a run killed while writing it) is
+    dropped from the file with a warning; a bad line before the last is an error."""
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError as e:
+            if number < len(lines):
+                raise ValueError('%s: line %d is not a JSON record (%s); the log is damaged: '
+                                 'remove that line to go on' % (path, number, e)) from None
+            warnings.warn('%s: its last line is incomplete (the run was stopped while writing it); '
+                          'dropped' % path, stacklevel=3)
+            atomic_write(path, ''.join(lines[:-1]).encode())
+            return records
+    if lines and not lines[-1].endswith('\n'):  # whole but unterminated: the next record needs its own line
+        atomic_write(path, (''.join(lines) + '\n').encode())
+    return records
 
 
 def _columns(records):
