@@ -102,6 +102,13 @@ def test_unknown_regularization_type(workdir):
         caffe.get_solver(tinynet.write(workdir, regularization_type='"L3"'))
 
 
+@pytest.mark.parametrize('field', ['base_lr', 'momentum', 'weight_decay', 'gamma', 'power', 'clip_gradients'])
+@pytest.mark.parametrize('value', ['nan', 'inf', '-inf'])
+def test_non_finite_settings_are_refused_naming_the_field(workdir, field, value):
+    with pytest.raises(SolverError, match=r'solver\.prototxt: %s must be a finite number \(it is -?(nan|inf)\)' % field):
+        caffe.get_solver(tinynet.write(workdir, **{field: value}))
+
+
 @pytest.mark.parametrize('settings', [
     {'type': '"SGD"'}, {'type': '"Nesterov"'}, {'type': '"AdaGrad"', 'momentum': 0},
     {'type': '"RMSProp"', 'momentum': 0}, {'type': '"AdaDelta"', 'base_lr': 1},

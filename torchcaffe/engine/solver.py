@@ -59,6 +59,9 @@ class Solver:
         for field in ('average_loss', 'iter_size'):
             if getattr(self._param, field) < 1:
                 raise self.error('%s must be >= 1 (it is %d)' % (field, getattr(self._param, field)))
+        for field, value in self._param.ListFields():  # a NaN setting would fill the weights with NaN
+            if field.cpp_type in (field.CPPTYPE_FLOAT, field.CPPTYPE_DOUBLE) and not math.isfinite(value):
+                raise self.error('%s must be a finite number (it is %s)' % (field.name, value))
         self._check_param()
         self._check_snapshot_target()
         if self._param.random_seed >= 0:
