@@ -133,7 +133,10 @@ def parse_args(description, argv):
                         "'jitter': 32}\" (docs/training-options.md); 'sample' also multiplies iter_size by 1/sample")
     p.add_argument('--score-data', type=data_options, default=None, metavar='DICT',
                    help="options merged into the scoring (test) data layer's param_str, e.g. \"{'mask': 'fg-only'}\"")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.resume and args.weights:  # the snapshot holds the weights: the two would disagree
+        p.error('--resume continues with its snapshot\'s weights: give --resume or --weights, not both')
+    return args
 
 
 def solver_file(source, out, snapshot_every, train_data=None, score_data=None):

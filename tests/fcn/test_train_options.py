@@ -81,6 +81,12 @@ def test_bad_option_literals_are_refused(text, capsys):
     assert 'expected a dict literal' in capsys.readouterr().err
 
 
+def test_resume_with_weights_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args('', ['--resume', 'out/train_iter_4.solverstate', '--weights', 'w.caffemodel'])
+    assert "give --resume or --weights, not both" in capsys.readouterr().err
+
+
 def test_training_and_resuming_with_data_options(experiment, tmp_path, monkeypatch, capsys):
     exp, root = experiment
     solvers = []
