@@ -106,8 +106,11 @@ def main(argv=None):
         run(args)
     except train.EXPECTED as e:  # bad data, files or options: the message says what to fix
         sys.exit('error: %s' % e)
-    except KeyboardInterrupt:
-        sys.exit('\ninterrupted: continue with fcn train --resume --out %s' % args.out)
+    except train.Interrupted as e:
+        print('\n%s; continue with: fcn train --resume --out %s' % (e, args.out), file=sys.stderr)
+        sys.exit(128 + e.signal)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training began
+        sys.exit('\naborted: continue with fcn train --resume --out %s' % args.out)
 
 
 def run(args):

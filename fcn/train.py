@@ -9,12 +9,15 @@ training-curve PNG. Paths in solver.prototxt are relative to the experiment
 directory, so solve.py runs from any working directory.
 """
 import argparse
+import contextlib
 import functools
 import glob
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -306,6 +309,12 @@ def main(experiment, sources, heads=(('score', 'label'),), score_every=4000, exc
         run(experiment, sources, heads, score_every, exclude, init_hook, args)
     except EXPECTED as e:  # bad data or files: the message says what to fix
         sys.exit('error: %s' % e)
+    except Interrupted as e:
+        print('\n%s; continue with: python %s --resume %s (and this run\'s other options, without --weights)'
+              % (e, sys.argv[0], e.state), file=sys.stderr)
+        sys.exit(128 + e.signal)
+    except KeyboardInterrupt:  # a second Ctrl-C: no snapshot of this iteration
+        sys.exit('\naborted: continue from the newest complete snapshot with --resume')
 
 
 def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=None, names=None,
@@ -381,18 +390,60 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=
         hooks = [Display(log, param, param.display or 20, window, path),
                  Scoring(log, score_every, heads, exclude, names), *hooks,
                  Snapshots(param, snapshot_every, keep)]
-    train(solver, iters, hooks)
+    # Replicas of a data-parallel run must stop at one iteration: torchrun's own handling ends them.
+    with Stop() if world == 1 else contextlib.nullcontext() as stop:
+        train(solver, iters, hooks, stop)
 
 
-def train(solver, iters, hooks):
+def train(solver, iters, hooks, stop=None):
     """The training loop: the solver's step to ``iters``, one iteration at a time; after each,
     every hook is called with the solver and this step's record, a dict that holds the
-    iteration (``iter``), whether it is the ``last``, and what earlier hooks added to it."""
+    iteration (``iter``), whether it is the ``last``, whether training was ``stopped`` there
+    by a signal caught by ``stop`` (a Stop), and what earlier hooks added to it. A stopped
+    run raises Interrupted after the hooks (which snapshot it)."""
     while solver.iter < iters:
         solver.step(1)
-        step = {'iter': solver.iter, 'last': solver.iter >= iters, 'iters': iters}
+        last = solver.iter >= iters
+        step = {'iter': solver.iter, 'last': last, 'iters': iters,
+                'stopped': bool(stop and stop.signal) and not last}
         for hook in hooks:
             hook(solver, step)
+        if step['stopped']:
+            raise Interrupted(stop.signal, solver.iter, step.get('snapshot'))
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal after iteration ``iteration``; ``state``: its snapshot's solverstate."""
+
+    def __init__(self, signum, iteration, state):
+        super().__init__('%s: stopped after iteration %d%s' % (
+            signal.Signals(signum).name, iteration, '; snapshot written' if state else ''))
+        self.signal, self.iteration, self.state = signum, iteration, state
+
+
+class Stop:
+    """While active (in the main thread), SIGINT and SIGTERM ask the loop to stop after the
+    current iteration with a snapshot, like Caffe's -sigint_effect snapshot; a second
+    SIGINT aborts at once (KeyboardInterrupt)."""
+
+    def __init__(self):
+        self.signal, self.previous = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._catch) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    def _catch(self, signum, frame):
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+        # os.write, not print: a handler may run while print is writing
+        os.write(2, b'\nstopping after this iteration, with a snapshot (Ctrl-C again aborts)\n')
 
 
 class Display:
@@ -456,8 +507,9 @@ class Snapshots:
         self.param, self.every, self.keep = param, every, keep
 
     def __call__(self, solver, step):
-        if (self.every and step['iter'] % self.every == 0) or step['last']:
+        if (self.every and step['iter'] % self.every == 0) or step['last'] or step['stopped']:
             snapshot(solver, self.param, step.get('window', []), self.keep)
+            step['snapshot'] = '%s_iter_%d.solverstate' % (self.param.snapshot_prefix, step['iter'])
 
 
 def solver_lr(solver, param):

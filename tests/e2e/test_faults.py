@@ -12,6 +12,7 @@ import errno
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -258,3 +259,44 @@ def test_full_disk_at_a_snapshot_is_an_error_that_keeps_the_previous_one(
         assert state.learned_net == os.path.join(directory, 'train_iter_4.caffemodel')
         state.ClearField('learned_net')
     assert states[0] == states[1]
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_with_a_snapshot_and_resume_is_bit_identical(experiment, data_root, straight, tmp_path,
+                                                                    signum):
+    out = str(tmp_path / 'stopped')
+    child = subprocess.Popen(command(experiment, data_root, out), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    first = os.path.join(out, 'train_iter_4.solverstate')
+    deadline = time.time() + 120
+    while not os.path.exists(first) and child.poll() is None and time.time() < deadline:
+        time.sleep(0.002)
+    time.sleep(0.05)  # somewhere past the snapshot schedule
+    child.send_signal(signum)
+    stderr = child.communicate(timeout=120)[1]
+    assert child.returncode == 128 + signum, stderr[-3000:]
+    match = re.search(r'stopped after iteration (\d+); snapshot written; continue with: python \S+ --resume (\S+)',
+                      stderr)
+    assert match, stderr[-3000:]
+    stopped, state = int(match.group(1)), match.group(2)
+    assert 4 <= stopped < ITERS and snapshots(out)[-1] == stopped
+    assert state == os.path.join(out, 'train_iter_%d.solverstate' % stopped)
+
+    code, _, stderr = solve(experiment, data_root, out, '--resume', state)
+    assert code == 0, stderr[-3000:]
+    name = 'train_iter_%d.caffemodel' % ITERS
+    with open(os.path.join(straight, name), 'rb') as a, open(os.path.join(out, name), 'rb') as b:
+        assert a.read() == b.read()
+    assert losses(out) == losses(straight)
+
+
+def test_a_second_ctrl_c_aborts_at_once():
+    from fcn.train import Stop
+    before = signal.getsignal(signal.SIGINT)
+    with Stop() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signal == signal.SIGINT  # the first only asks to stop
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is before  # restored

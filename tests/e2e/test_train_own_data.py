@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -369,3 +370,26 @@ def test_real_caffe_trains_and_resumes_a_run(pycaffe, data, tmp_path):
     assert 'backend: caffe' in r.stdout and 'resumed from' in r.stdout
     assert [r['iter'] for r in records(out) if 'scores' in r] == [2, 3]
     assert os.path.isfile(os.path.join(out, 'best.caffemodel'))
+
+
+def test_ctrl_c_stops_with_a_snapshot_that_resumes(run, data, tmp_path, monkeypatch, capsys):
+    real_train = train.train
+
+    def interrupted(solver, iters, hooks, stop=None):
+        def ctrl_c(solver, step):  # as from the terminal, during iteration 4's hooks
+            if step['iter'] == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+        return real_train(solver, iters, [ctrl_c, *hooks], stop)
+
+    monkeypatch.setattr(train, 'train', interrupted)
+    out = str(tmp_path / 'stopped')
+    with pytest.raises(SystemExit) as info:
+        fcn_train(*given(data), '--iters', 8, *SCHEDULE, '--out', out)
+    assert info.value.code == 128 + signal.SIGINT
+    assert 'SIGINT: stopped after iteration 5; snapshot written; continue with: fcn train --resume --out %s' % out \
+        in capsys.readouterr().err
+    assert 'train_iter_5.solverstate' in files(os.path.join(out, 'snapshots'))  # off the every-2 schedule
+    assert not os.path.exists(os.path.join(out, 'lock'))
+    monkeypatch.setattr(train, 'train', real_train)
+    assert 'at iteration 5' in fcn_train('--resume', '--out', out)
+    assert [r['iter'] for r in records(out) if 'loss' in r][-1] == 8
