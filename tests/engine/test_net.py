@@ -233,3 +233,17 @@ def test_blob_host_writes_reach_the_engine():
     assert np.all(net.blobs['y'].data == 3)
     net.blobs['x'].data = 4  # the property setter writes in place too
     assert np.all(net.forward()['y'] == 8)
+
+
+def test_nan_in_loaded_weights_is_reported(tmp_path):
+    text = INPUT + 'layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 1 } }\n'
+    net = make(text)
+    net.params['c'][0].data[...] = 1
+    net.params['c'][0].data[0, 1] = np.nan
+    net.params['c'][1].data[0] = np.inf
+    net.save(str(tmp_path / 'w.caffemodel'))
+    with pytest.warns(UserWarning) as record:
+        make(text).copy_from(str(tmp_path / 'w.caffemodel'))
+    assert [str(w.message) for w in record] == [
+        "%s: param %d of layer 'c' holds 1 NaN or infinite values of %d" % (tmp_path / 'w.caffemodel', j, n)
+        for j, n in ((0, 6), (1, 2))]

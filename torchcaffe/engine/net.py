@@ -9,6 +9,7 @@ are computed and the same ones are left alone.
 import collections
 import functools
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -500,7 +501,12 @@ class Net:
                     raise NetError("%s: cannot copy param %d of layer '%s': shape %s in the file, "
                                    "%s in the net (rename the layer to learn it from scratch)"
                                    % (where, j, src.name, blob_shape(s), t.shape))
-                t.data[...] = blobproto_to_array(s).reshape(t.shape)
+                values = blobproto_to_array(s)
+                bad = values.size - np.count_nonzero(np.isfinite(values))
+                if bad:  # Caffe loads them silently; training or inference would then give NaN
+                    warnings.warn("%s: param %d of layer '%s' holds %d NaN or infinite values of %d"
+                                  % (where, j, src.name, bad, values.size), stacklevel=3)
+                t.data[...] = values.reshape(t.shape)
 
     def share_with(self, other):
         """Share parameter memory with layers of the same name in ``other``."""
