@@ -32,6 +32,7 @@ import datetime
 import os
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -239,6 +240,10 @@ def do_seg_tests(net, iter, save_format, dataset, layer='score', gt='label', *, 
         save_dirs = [root] if len(scored) == 1 else [os.path.join(root, h[0]) for h in scored]
     results = {}
     for (top, truth, _), (hist, loss) in zip(scored, compute_hists(net, dataset, scored, save_dirs)):
+        if not hist.sum():  # metrics of nothing are NaN: say why
+            warnings.warn("scoring '%s' against '%s': no pixel of the %d images has a label among the classes "
+                          '(all ignored, 255): the scores are NaN' % (top, truth, len(np.atleast_1d(dataset))),
+                          stacklevel=2)
         result = metrics(hist, _for_head(exclude, top) or ())
         result.update(hist=hist, loss=loss)
         results[top] = result

@@ -231,6 +231,16 @@ def test_do_seg_tests_scores_two_heads_in_one_pass(tiny, capsys):
     assert net.layer_dict['data'].idx == 3
 
 
+def test_labels_all_ignored_warn_that_the_scores_are_nan(tiny, tmp_path):
+    arrays = dict(np.load(tmp_path / 'tiny.npz'))
+    arrays['label'][...] = 255
+    np.savez(tmp_path / 'tiny.npz', **arrays)
+    net = caffe.Net(tiny[0], caffe.TEST)
+    with pytest.warns(UserWarning, match="scoring 'score' against 'label': no pixel of the 3 images has a label"):
+        results = score.do_seg_tests(net, 1, None, IDS, heads=(('score', 'label'), ('score_geo', 'geo')))
+    assert np.isnan(results['score']['mean_iu']) and not np.isnan(results['score_geo']['mean_iu'])
+
+
 def test_seg_tests_scores_the_train_nets_weights(tiny, tmp_path):
     train, test = caffe.Net(tiny[0], caffe.TRAIN), caffe.Net(tiny[0], caffe.TEST)
     set_weights(train)  # the test net's own weights stay zero: every prediction would be 0
