@@ -61,6 +61,8 @@ def points(depth, fx, fy, cx, cy):
 
 def normals(xyz, valid, window=WINDOW):
     """Unit normals facing the camera (H x W x 3), from the points of ``valid`` pixels around each."""
+    if window < 2:  # a plane needs three points: a window of one pixel has one
+        raise ValueError('the normals window must be at least 2 pixels square, got %d' % window)
     mask = valid.astype(np.float64)
 
     def mean(values):
@@ -129,6 +131,8 @@ def main(argv=None):
         parser.add_argument('--' + name, type=float, help='camera intrinsics in pixels (default: NYUDv2)')
     parser.add_argument('--window', type=int, default=WINDOW, help='normals from this many pixels square')
     args = parser.parse_args(argv)
+    if args.window < 2:
+        parser.error('--window must be at least 2 (a plane needs three points), got %d' % args.window)
     files = depth_files(args.depth)
     if not files:
         sys.exit('hha: no PNG files in %s' % args.depth)

@@ -167,3 +167,15 @@ def test_command_on_one_file(tmp_path):
         written = np.asarray(im)
     np.testing.assert_array_equal(written, hha.hha(np.rint(depth * 1000) / 1000, *CAMERA)[0])
     assert os.listdir(tmp_path / 'out') == ['scene.png']
+
+
+@pytest.mark.parametrize('window', [0, 1, -3])
+def test_a_window_too_small_for_a_plane_is_refused_before_writing(window, tmp_path, capsys):
+    depth, *_ = render()
+    Image.fromarray(np.rint(depth * 1000).astype(np.uint16)).save(tmp_path / 'scene.png')
+    with pytest.raises(SystemExit):
+        hha.main(['--depth', str(tmp_path / 'scene.png'), '--out', str(tmp_path / 'out'), '--window', str(window)])
+    assert '--window must be at least 2' in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / 'out')
+    with pytest.raises(ValueError, match='window must be at least 2 pixels square, got %d' % window):
+        hha.hha(depth, *CAMERA, window=window)
