@@ -38,17 +38,18 @@ def find_images(paths):
     return images
 
 
-def plan_outputs(images, out):
+def plan_outputs(images, out, overwrite=False):
     """The output name (``out``/<stem>, to which .png and _overlay.png are added) of each image.
 
-    Raises ValueError where an output would overwrite an input or two inputs would
-    write the same output, before anything is written.
+    Raises ValueError, before anything is written, where an output would overwrite an
+    input, two inputs would write the same output, or (unless ``overwrite``) an output
+    exists already.
     """
     inputs = {}  # (device, inode) of each input: what os.path.samefile compares
     for path in images:
         st = os.stat(path)
         inputs[(st.st_dev, st.st_ino)] = path
-    names, writer = [], {}
+    names, writer, existing = [], {}, []
     for path in images:
         name = os.path.join(out, os.path.splitext(os.path.basename(path))[0])
         for output in (name + '.png', name + '_overlay.png'):
@@ -62,7 +63,11 @@ def plan_outputs(images, out):
                 if (st.st_dev, st.st_ino) in inputs:
                     raise ValueError('%s would overwrite the input %s; choose another --out'
                                      % (output, inputs[(st.st_dev, st.st_ino)]))
+                existing.append(output)
         names.append(name)
+    if existing and not overwrite:
+        raise ValueError('%d output file(s) exist already (%s%s); add --overwrite to replace them, or choose '
+                         'another --out' % (len(existing), ', '.join(existing[:3]), ', ...' if existing[3:] else ''))
     return names
 
 
@@ -77,6 +82,8 @@ def parse_args(argv):
     parser.add_argument('--palette', help="'voc' or a number of classes (default: the card's, else 'voc')")
     parser.add_argument('--score', help="score blob (default: the card's, else the net's single output)")
     parser.add_argument('--out', default='predictions', help='output directory')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace label PNGs and overlays that exist in --out (never an input image)')
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity')
     parser.add_argument('--batch', type=int, default=1, metavar='N',
                         help='images of one size per forward pass (default 1)')
@@ -105,7 +112,7 @@ def main(argv=None):
     if not images:
         parser.error('no images (%s) in %s' % (' '.join(EXTENSIONS), ' '.join(args.images)))
     try:
-        segment(args, images, plan_outputs(images, args.out))
+        segment(args, images, plan_outputs(images, args.out, args.overwrite))
     except (CardError, FileNotFoundError, ValueError) as e:
         sys.exit('infer: %s' % e)
 

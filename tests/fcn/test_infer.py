@@ -182,6 +182,22 @@ def test_command_with_a_model_card_uses_its_mean_and_palette(deploy, tmp_path, c
         infer.main(['--model', str(tmp_path), '--out', str(tmp_path / 'p'), str(tmp_path / 'photo.png')])
 
 
+def test_command_never_replaces_a_file_unless_asked(deploy, tmp_path):
+    Image.fromarray(picture()).save(tmp_path / 'x.png')
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'x_overlay.png').write_bytes(b'mine')  # a file of the user's, not an input
+    command = ['--deploy', deploy[0], '--weights', deploy[1], '--out', str(out), str(tmp_path / 'x.png')]
+    with pytest.raises(SystemExit, match=r'1 output file\(s\) exist already \(.*x_overlay.png\); add --overwrite'):
+        infer.main(command)
+    assert os.listdir(out) == ['x_overlay.png'] and (out / 'x_overlay.png').read_bytes() == b'mine'
+    infer.main(command + ['--overwrite'])
+    assert sorted(os.listdir(out)) == ['x.png', 'x_overlay.png'] and (out / 'x_overlay.png').read_bytes() != b'mine'
+    with pytest.raises(SystemExit, match='would overwrite the input'):  # never an input, even when asked
+        infer.main(['--deploy', deploy[0], '--weights', deploy[1], '--out', str(tmp_path), '--overwrite',
+                    str(tmp_path / 'x.png')])
+
+
 def test_command_checks_every_output_before_writing_any(deploy, tmp_path):
     (tmp_path / 'in').mkdir()
     (tmp_path / 'out').mkdir()
