@@ -31,7 +31,7 @@ from torchcaffe.errors import CaffeError, FormatError, SolverError
 from torchcaffe.formats.files import atomic_write
 
 # Errors whose message says what to fix: main prints it without a traceback.
-EXPECTED = (DataError, CaffeError, FileNotFoundError, ValueError)
+EXPECTED = (DataError, CaffeError, OSError, ValueError)
 from fcn import REPO
 ILSVRC = os.path.join(REPO, 'ilsvrc-nets')
 SURGERY_HINT = {

@@ -87,6 +87,16 @@ def test_resume_with_weights_is_refused(capsys):
     assert "give --resume or --weights, not both" in capsys.readouterr().err
 
 
+def test_an_output_directory_that_cannot_be_made_is_an_error_naming_it(experiment, tmp_path):
+    exp, root = experiment
+    (tmp_path / 'file').write_text('mine')
+    out = tmp_path / 'file' / 'out'
+    with pytest.raises(SystemExit) as info:
+        train.main(exp, [], argv=['--weights', 'none', '--iters', '1', '--data-root', root, '--out', str(out)])
+    assert str(info.value.code).startswith('error: ') and str(out) in str(info.value.code)
+    assert (tmp_path / 'file').read_text() == 'mine'
+
+
 def test_training_and_resuming_with_data_options(experiment, tmp_path, monkeypatch, capsys):
     exp, root = experiment
     solvers = []
