@@ -38,6 +38,7 @@ from PIL import Image
 FX, FY, CX, CY = 518.857901, 519.469611, 325.582449, 253.736166  # the 480 x 640 frame
 CROPS = {(480, 640): (0, 0), (425, 560): (45, 40)}  # depth map shape: (rows, columns) cut off
 WINDOW = 7          # normals from WINDOW x WINDOW pixels
+MIN_WINDOW = 2      # a plane needs three points: a window of one pixel has one
 ROUNDS = ((45, 5), (15, 5))  # gravity: (degrees, iterations)
 ANGLE_OFFSET = 38   # angle channel = degrees + 38, so 90 (walls) is 128
 
@@ -61,8 +62,8 @@ def points(depth, fx, fy, cx, cy):
 
 def normals(xyz, valid, window=WINDOW):
     """Unit normals facing the camera (H x W x 3), from the points of ``valid`` pixels around each."""
-    if window < 2:  # a plane needs three points: a window of one pixel has one
-        raise ValueError('the normals window must be at least 2 pixels square, got %d' % window)
+    if window < MIN_WINDOW:
+        raise ValueError('the normals window must be at least %d pixels square, got %d' % (MIN_WINDOW, window))
     mask = valid.astype(np.float64)
 
     def mean(values):
@@ -131,8 +132,8 @@ def main(argv=None):
         parser.add_argument('--' + name, type=float, help='camera intrinsics in pixels (default: NYUDv2)')
     parser.add_argument('--window', type=int, default=WINDOW, help='normals from this many pixels square')
     args = parser.parse_args(argv)
-    if args.window < 2:
-        parser.error('--window must be at least 2 (a plane needs three points), got %d' % args.window)
+    if args.window < MIN_WINDOW:
+        parser.error('--window must be at least %d (a plane needs three points), got %d' % (MIN_WINDOW, args.window))
     files = depth_files(args.depth)
     if not files:
         sys.exit('hha: no PNG files in %s' % args.depth)
