@@ -107,8 +107,7 @@ def main(argv=None):
     except train.EXPECTED as e:  # bad data, files or options: the message says what to fix
         sys.exit('error: %s' % e)
     except train.Interrupted as e:
-        print('\n%s; continue with: fcn train --resume --out %s' % (e, args.out), file=sys.stderr)
-        sys.exit(128 + e.signal)
+        e.exit('fcn train --resume --out %s' % args.out)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began
         sys.exit('\naborted: continue with fcn train --resume --out %s' % args.out)
 

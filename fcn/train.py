@@ -310,9 +310,7 @@ def main(experiment, sources, heads=(('score', 'label'),), score_every=4000, exc
     except EXPECTED as e:  # bad data or files: the message says what to fix
         sys.exit('error: %s' % e)
     except Interrupted as e:
-        print('\n%s; continue with: python %s --resume %s (and this run\'s other options, without --weights)'
-              % (e, sys.argv[0], e.state), file=sys.stderr)
-        sys.exit(128 + e.signal)
+        e.exit('python %s --resume %s (and this run\'s other options, without --weights)' % (sys.argv[0], e.state))
     except KeyboardInterrupt:  # a second Ctrl-C: no snapshot of this iteration
         sys.exit('\naborted: continue from the newest complete snapshot with --resume')
 
@@ -419,6 +417,11 @@ class Interrupted(Exception):
         super().__init__('%s: stopped after iteration %d%s' % (
             signal.Signals(signum).name, iteration, '; snapshot written' if state else ''))
         self.signal, self.iteration, self.state = signum, iteration, state
+
+    def exit(self, resume):
+        """For entry points: say where training stopped and how to continue (``resume``); exit 128 + the signal."""
+        print('\n%s; continue with: %s' % (self, resume), file=sys.stderr)
+        sys.exit(128 + self.signal)
 
 
 class Stop:
