@@ -7,16 +7,14 @@ The data is checked whole before anything is written; the nets are the paper's
 snapshots, log, charts); the run directory ends with a model card for fcn.load(RUN).
 """
 import argparse
-import contextlib
 import json
 import os
-import socket
 import sys
 import time
 
 import numpy as np
 
-from fcn import REPO, backend, card, datasets, train
+from fcn import REPO, backend, card, datasets, rundir, train
 from fcn.datasets import VOC_MEAN
 from torchcaffe.formats import read_solver
 
@@ -117,7 +115,7 @@ def run(args):
     settings = recorded(out)
     fresh = settings is None
     if fresh:
-        if os.path.isdir(out) and set(os.listdir(out)) - {'net', 'lock'}:
+        if os.path.isdir(out) and set(os.listdir(out)) - {'net', rundir.LOCK}:
             if args.resume:
                 raise ValueError('%s is not a run directory of fcn train (no %s)' % (out, SETTINGS))
             raise ValueError('%s is not empty: give a new --out, or --resume to continue the run in it' % out)
@@ -142,7 +140,7 @@ def run(args):
         ' (%g%% of the pairs held out, seed %d)' % (100 * settings['val_fraction'], settings['seed'])))
     if not val_ids:
         print('warning: no val data: no scores, no best.caffemodel; the model card names the last weights')
-    with lock(out):
+    with rundir.lock(out):
         if fresh:
             write_nets(out, settings, train_ids, val_ids)
         else:
@@ -296,37 +294,6 @@ def uniform_size(sizes):
 
 # -- the run directory ----------------------------------------------------------------
 
-@contextlib.contextmanager
-def lock(out):
-    """Hold ``out``/lock while training; a lock of a live process on this host refuses a second one."""
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, 'lock')
-    mine = {'pid': os.getpid(), 'host': socket.gethostname()}
-    try:
-        with open(path) as f:
-            held = json.load(f)
-    except (OSError, ValueError):
-        held = None
-    if isinstance(held, dict) and held.get('host') == mine['host'] and held.get('pid') != mine['pid'] \
-            and alive(held.get('pid')):
-        raise ValueError('%s is in use by process %s (%s); if no such process trains there, delete the lock'
-                         % (out, held.get('pid'), path))
-    with open(path, 'w') as f:
-        json.dump(mine, f)
-    try:
-        yield
-    finally:
-        os.remove(path)
-
-
-def alive(pid):
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError, TypeError) as e:
-        return isinstance(e, PermissionError)  # it exists, owned by another user
-    return True
-
-
 def write_list(path, lines):
     with open(path, 'w') as f:
         f.writelines('%s\n' % line for line in lines)
@@ -395,7 +362,7 @@ def solver_param(settings, val_count):
 
 def newest_snapshot(out):
     """(iteration, solverstate) of the newest complete snapshot of the run, or None."""
-    found = train.snapshots(os.path.join(out, 'snapshots', 'train'))
+    found = train.snapshots(os.path.join(out, 'snapshots', train.PREFIX))
     return max(found.items()) if found else None
 
 
@@ -424,11 +391,9 @@ def fit(args, out, settings, iters, param, state):
     vars(options).update(out=os.path.join(out, 'snapshots'), data_root=out, seed=settings['seed'], iters=iters,
                          score_every=score_every, snapshot_every=settings['snapshot_every'] or SNAPSHOT_EVERY,
                          display=min(param.display or 20, max(1, iters // 25)), backend=args.backend, gpu=args.gpu,
-                         resume=state[1] if state else None)
+                         resume=state[1] if state else None, overwrite=not state)
     if not state and os.path.isfile(os.path.join(out, 'log.jsonl')):  # set up before, killed before its first snapshot
         print('%s has no complete snapshot yet: training starts over' % out)
-        from fcn.runlog import Log
-        Log(out).truncate(0)
     classes = settings['classes']
     init = scratch_init if scratch(settings) else weights_init(settings['weights'], classes, settings['net'])
     train.run(os.path.join(out, 'net'), [], HEADS, score_every, None, None, options, init=init, names=classes,

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from fcn import backend
+from fcn import REPO, backend, rundir
 from nets.data import data_options
 from fcn.datasets import DataError
 from fcn.runlog import Log
@@ -32,7 +32,7 @@ from torchcaffe.formats.files import atomic_write
 
 # Errors whose message says what to fix: main prints it without a traceback.
 EXPECTED = (DataError, CaffeError, OSError, ValueError)
-from fcn import REPO
+PREFIX = 'train'  # snapshots are <out>/train_iter_N.caffemodel, .solverstate, .train.json
 ILSVRC = os.path.join(REPO, 'ilsvrc-nets')
 SURGERY_HINT = {
     'vgg16': 'python surgery.py ilsvrc-to-fcn --arch vgg16 --weights VGG_ILSVRC_16_layers.caffemodel '
@@ -120,6 +120,8 @@ def parse_args(description, argv):
                    help='initial weights, one file per source, or "none" to start from the nets\' '
                         'fillers (default: the chain\'s previous stage)')
     p.add_argument('--resume', default=None, help='continue from a .solverstate snapshot')
+    p.add_argument('--overwrite', action='store_true',
+                   help='start over in an --out that holds an earlier run, deleting its snapshots and log')
     p.add_argument('--solver', default=None,
                    help='another solver prototxt, e.g. a momentum.py preset (default: the experiment\'s)')
     p.add_argument('--iters', type=int, default=None, help='train until this iteration (default: max_iter)')
@@ -139,6 +141,8 @@ def parse_args(description, argv):
     args = p.parse_args(argv)
     if args.resume and args.weights:  # the snapshot holds the weights: the two would disagree
         p.error('--resume continues with its snapshot\'s weights: give --resume or --weights, not both')
+    if args.resume and args.overwrite:
+        p.error('--resume continues the run in --out, --overwrite deletes it: give one of them')
     return args
 
 
@@ -157,7 +161,9 @@ def solver_file(source, out, snapshot_every, train_data=None, score_data=None):
     set_data_options(param, train_data, score_data)
     schedule = snapshot_every if snapshot_every is not None else param.snapshot
     param.snapshot = 0  # the driver snapshots, so scoring and snapshots share one schedule
-    param.snapshot_prefix = os.path.join(out, 'train')  # <out>/train_iter_N.caffemodel for every experiment
+    # <out>/train_iter_N.caffemodel for every experiment; relative, so a snapshot's learned_net
+    # names the model beside it and a moved or copied run stays whole (the driver snapshots in <out>)
+    param.snapshot_prefix = PREFIX
     path = os.path.join(out, 'solver.prototxt')
     prototxt.write(path, param)
     return path, param, schedule
@@ -227,22 +233,25 @@ def data_layer(net):
     return layer if hasattr(layer, 'restore') and hasattr(layer, 'state') else None
 
 
-def snapshot(solver, param, window, keep=None):
-    """The solver's snapshot, after ``<prefix>_iter_N.train.json``: what this driver needs
-    to continue exactly as if never stopped, the data layer's state (its seed too, drawn
-    at setup when the net gives none) and the losses since the last log line. Then, with
-    ``keep``, older snapshots go but the newest ``keep``."""
+def snapshot(solver, out, window, keep=None):
+    """The solver's snapshot in ``out``, after ``<out>/train_iter_N.train.json``: what this
+    driver needs to continue exactly as if never stopped, the data layer's state (its seed
+    too, drawn at setup when the net gives none) and the losses since the last log line.
+    Then, with ``keep``, older snapshots go but the newest ``keep``. Returns the solverstate."""
     layer = data_layer(solver.net)
     state = {'iter': solver.iter, 'data': layer.state if layer else None, 'window': window}
-    path = '%s_iter_%d.train.json' % (param.snapshot_prefix, solver.iter)
+    prefix = os.path.join(out, PREFIX)
+    path = '%s_iter_%d.train.json' % (prefix, solver.iter)
     try:
         atomic_write(path, json.dumps(state).encode())
     except OSError as e:
         raise SolverError("iteration %d: cannot write snapshot '%s': %s"
                           % (solver.iter, path, e.strerror or e)) from None
-    solver.snapshot()  # its solverstate is written last: a run resumes from complete files
+    with contextlib.chdir(out):  # the solver's prefix is relative to the run directory
+        solver.snapshot()  # its solverstate is written last: a run resumes from complete files
     if keep:
-        prune(param.snapshot_prefix, keep)
+        prune(prefix, keep)
+    return '%s_iter_%d.solverstate' % (prefix, solver.iter)
 
 
 def snapshots(prefix):
@@ -265,25 +274,31 @@ def prune(prefix, keep):
             os.remove(path)
 
 
-def relocate(state_file):
-    """Point the ``learned_net`` of ``state_file`` at the caffemodel beside it, rewriting the
-    file when it names another path: Caffe opens the name as written, which is stale once a
-    run directory is moved or copied."""
+def restore_dir(state_file):
+    """The directory ``state_file``'s learned_net is relative to: its own (this driver's
+    snapshots) or the working directory (Caffe's, where it names the caffemodel beside the
+    file). One that names another file, as an older snapshot moved or copied with its run
+    directory does, is rewritten to name the caffemodel beside it."""
     from torchcaffe.formats import binaryproto
     from torchcaffe.proto import caffe_pb2
-    beside = os.path.abspath(os.path.splitext(state_file)[0] + '.caffemodel')
+    here = os.path.dirname(os.path.abspath(state_file))
+    beside = os.path.splitext(os.path.basename(state_file))[0] + '.caffemodel'
     state = binaryproto.read(state_file, caffe_pb2.SolverState)
-    if not state.learned_net or os.path.abspath(state.learned_net) == beside or not os.path.isfile(beside):
-        return
-    print('resume: %s named %s; it now names %s' % (state_file, state.learned_net, beside))
-    state.learned_net = beside
-    binaryproto.write(state_file, state)
+    for where in (here, os.getcwd()):
+        if os.path.normpath(os.path.join(where, state.learned_net)) == os.path.join(here, beside):
+            return where
+    if state.learned_net and os.path.isfile(os.path.join(here, beside)):
+        print('resume: %s named %s; it now names %s beside it' % (state_file, state.learned_net, beside))
+        state.learned_net = beside
+        binaryproto.write(state_file, state)
+    return here
 
 
 def resume(solver, param, state_file):
     """Restore ``state_file`` and the driver's state beside it; return the loss window."""
-    relocate(state_file)
-    solver.restore(state_file)
+    state_file = os.path.abspath(state_file)
+    with contextlib.chdir(restore_dir(state_file)):
+        solver.restore(state_file)
     path = os.path.splitext(state_file)[0] + '.train.json'
     try:
         with open(path) as f:
@@ -325,6 +340,54 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=
     if init is None:
         paths = [] if args.resume else weight_files(sources, args.weights)
         init = functools.partial(initialize, sources=sources, paths=paths, init_hook=init_hook)
+    caffe, rank, world = start(args)
+    out = os.path.abspath(args.out or os.path.join(experiment, 'snapshot'))
+    log_dir = log_dir or out
+    os.makedirs(out, exist_ok=True)
+    with rundir.lock(out) if rank == 0 else contextlib.nullcontext():
+        if rank == 0:
+            if args.resume:  # a killed run's unfinished writes go
+                for partial in glob.glob(os.path.join(out, '.%s_iter_*' % PREFIX)):
+                    os.remove(partial)
+            else:
+                rundir.claim(out, PREFIX, log_dir, args.overwrite)
+        score_every = score_every if args.score_every is None else args.score_every
+        source = args.solver or os.path.join(experiment, 'solver.prototxt')
+        path, param, snapshot_every = solver_file(source, out, args.snapshot_every, args.train_data,
+                                                  args.score_data)
+        snapshot_every = snapshot_every or score_every
+        solver = caffe.get_solver(path)
+        if args.display is not None:
+            param.display = args.display
+        log = Log(log_dir, names=names) if rank == 0 else None
+        window = []
+        if args.resume:
+            window = resume(solver, param, args.resume)
+            if log:
+                log.truncate(solver.iter)
+            print('resumed from %s at iteration %d' % (args.resume, solver.iter))
+        else:
+            init(solver.net)
+            from fcn import surgery
+            surgery.interp(solver.net, [k for k in solver.net.params if k.startswith('up')])
+        if world > 1:
+            from torchcaffe.engine import parallel
+            parallel.attach(solver)
+        iters = args.iters or param.max_iter
+        if log is None:  # data-parallel replicas other than rank 0 only step
+            hooks = []
+        else:
+            hooks = [Display(log, param, param.display or 20, window, path),
+                     Scoring(log, score_every, heads, exclude, names), *hooks,
+                     Snapshots(out, snapshot_every, keep)]
+        # Replicas of a data-parallel run must stop at one iteration: torchrun's own handling ends them.
+        with Stop() if world == 1 else contextlib.nullcontext() as stop:
+            train(solver, iters, hooks, stop)
+
+
+def start(args):
+    """The backend and device ``args`` name, set up; (caffe module, rank, world size).
+    Under torchrun each process is one data-parallel replica."""
     if args.data_root:
         os.environ['FCN_DATA_ROOT'] = os.path.abspath(args.data_root)
     caffe = backend.load(args.backend)
@@ -355,42 +418,7 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=
             'CPU' if args.gpu is None else 'GPU %d' % (args.gpu + local), args.precision,
             ', channels_last' if args.channels_last else '',
             ', reusing host memory' if args.reuse_host_memory else ''))
-    out = os.path.abspath(args.out or os.path.join(experiment, 'snapshot'))
-    os.makedirs(out, exist_ok=True)
-    score_every = score_every if args.score_every is None else args.score_every
-    if rank == 0:
-        for partial in glob.glob(os.path.join(out, '.train_iter_*')):  # a killed run's unfinished writes
-            os.remove(partial)
-    source = args.solver or os.path.join(experiment, 'solver.prototxt')
-    path, param, snapshot_every = solver_file(source, out, args.snapshot_every, args.train_data,
-                                              args.score_data)
-    snapshot_every = snapshot_every or score_every
-    solver = caffe.get_solver(path)
-    if args.display is not None:
-        param.display = args.display
-    log = Log(log_dir or out, names=names) if rank == 0 else None
-    window = []
-    if args.resume:
-        window = resume(solver, param, args.resume)
-        if log:
-            log.truncate(solver.iter)
-        print('resumed from %s at iteration %d' % (args.resume, solver.iter))
-    else:
-        init(solver.net)
-        from fcn import surgery
-        surgery.interp(solver.net, [k for k in solver.net.params if k.startswith('up')])
-    if world > 1:
-        parallel.attach(solver)
-    iters = args.iters or param.max_iter
-    if log is None:  # data-parallel replicas other than rank 0 only step
-        hooks = []
-    else:
-        hooks = [Display(log, param, param.display or 20, window, path),
-                 Scoring(log, score_every, heads, exclude, names), *hooks,
-                 Snapshots(param, snapshot_every, keep)]
-    # Replicas of a data-parallel run must stop at one iteration: torchrun's own handling ends them.
-    with Stop() if world == 1 else contextlib.nullcontext() as stop:
-        train(solver, iters, hooks, stop)
+    return caffe, rank, world
 
 
 def train(solver, iters, hooks, stop=None):
@@ -504,15 +532,14 @@ class Scoring:
 
 
 class Snapshots:
-    """A snapshot every ``every`` iterations and at the last (Caffe's snapshot_after_train)."""
+    """A snapshot in ``out`` every ``every`` iterations and at the last (Caffe's snapshot_after_train)."""
 
-    def __init__(self, param, every, keep):
-        self.param, self.every, self.keep = param, every, keep
+    def __init__(self, out, every, keep):
+        self.out, self.every, self.keep = out, every, keep
 
     def __call__(self, solver, step):
         if (self.every and step['iter'] % self.every == 0) or step['last'] or step['stopped']:
-            snapshot(solver, self.param, step.get('window', []), self.keep)
-            step['snapshot'] = '%s_iter_%d.solverstate' % (self.param.snapshot_prefix, step['iter'])
+            step['snapshot'] = snapshot(solver, self.out, step.get('window', []), self.keep)
 
 
 def solver_lr(solver, param):

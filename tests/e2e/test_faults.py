@@ -193,6 +193,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_snapshot(backend, data_root,
     net.copy_from(os.path.join(out, 'train_iter_6.caffemodel'))
     assert all(np.isfinite(b.data).all() for blobs in net.params.values() for b in blobs)
     resumed = caffe.get_solver(os.path.join(out, 'solver.prototxt'))
+    monkeypatch.chdir(out)  # learned_net is relative to the run directory; pycaffe opens it from the working one
     resumed.restore(os.path.join(out, 'train_iter_6.solverstate'))
     assert resumed.iter == 6
 
@@ -246,7 +247,7 @@ def test_full_disk_at_a_snapshot_is_an_error_that_keeps_the_previous_one(
     with pytest.raises(SystemExit) as e:
         train.main(experiment, [], argv=command(experiment, data_root, out)[2:])
     assert e.value.code == ("error: %s/solver.prototxt: iteration 8: cannot write snapshot "
-                            "'%s/train_iter_8.caffemodel': No space left on device" % (out, out))
+                            "'train_iter_8.caffemodel' in %s: No space left on device" % (out, out))
     assert snapshots(out) == [4]
     assert not glob.glob(os.path.join(out, '.train_iter_*'))  # no partial file left behind
     for ext in ('caffemodel', 'rngstate', 'train.json'):
@@ -255,9 +256,7 @@ def test_full_disk_at_a_snapshot_is_an_error_that_keeps_the_previous_one(
             assert a.read() == b.read()
     states = [binaryproto.read(os.path.join(d, 'train_iter_4.solverstate'), caffe_pb2.SolverState)
               for d in (straight, out)]
-    for state, directory in zip(states, (straight, out)):
-        assert state.learned_net == os.path.join(directory, 'train_iter_4.caffemodel')
-        state.ClearField('learned_net')
+    assert states[0].learned_net == 'train_iter_4.caffemodel'  # relative to the run directory
     assert states[0] == states[1]
 
 
@@ -300,3 +299,122 @@ def test_a_second_ctrl_c_aborts_at_once():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
     assert signal.getsignal(signal.SIGINT) is before  # restored
+
+
+# A training run that SIGKILLs itself at one chosen moment: 'step' (a random time into
+# the k-th iteration, which may run on into its log line or snapshot), 'snapshot' (the
+# k-th snapshot file, written to its temporary name and not yet renamed) or 'log' (the
+# k-th log record, half of its line written).
+KILLER = '''import os, signal, sys, threading
+sys.path.insert(0, %r)
+from fcn import runlog, train
+mode, k, delay, experiment = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+calls = [0]
+
+
+def due():
+    calls[0] += 1
+    return calls[0] == k
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+if mode == 'step':
+    loop = train.train
+
+    def train_spy(solver, *args):
+        step = solver.step
+
+        def step_spy(n):
+            if due():
+                threading.Timer(delay, die).start()
+            return step(n)
+        solver.step = step_spy
+        return loop(solver, *args)
+    train.train = train_spy
+elif mode == 'snapshot':
+    fsync = os.fsync
+
+    def fsync_spy(fd):
+        if 'train_iter_' in os.readlink('/proc/self/fd/%%d' %% fd) and due():
+            die()
+        fsync(fd)
+    os.fsync = fsync_spy
+else:
+    write = runlog.Log.write
+
+    def write_spy(self, **record):
+        if due():
+            with open(self.path, 'a') as f:
+                f.write('{"iter": %%d, "lo' %% record.get('iter', 0))
+            die()
+        write(self, **record)
+    runlog.Log.write = write_spy
+train.main(experiment, [], argv=sys.argv[5:])
+''' % ROOT
+KILLS, KILL_ITERS = 20, 80
+# k is drawn from 1..LATEST: each run dies within its first two snapshots (every 4 iterations,
+# 4 files each), so 20 kills spread over the run's life and never reach its end
+LATEST = {'step': 6, 'snapshot': 8, 'log': 6}
+
+
+def digest(*paths):
+    """{file: bytes} of the files ``paths`` and of every file under the directories among them."""
+    files = [p for p in paths if os.path.isfile(p)]
+    files += [os.path.join(here, name) for p in paths for here, _, names in os.walk(p) for name in names]
+    found = {}
+    for path in files:
+        with open(path, 'rb') as f:
+            found[path] = f.read()
+    return found
+
+
+def test_killed_twenty_times_at_random_moments_every_resume_ends_bit_identical(experiment, data_root,
+                                                                              tmp_path):
+    """SIGKILL during steps, snapshot writes and log writes, 20 times in one run's life; each
+    time the run resumes from its newest complete snapshot (or starts over when it has
+    none). The end is bit-identical to a run never stopped, and no file a user gave is lost."""
+    import random
+    rng = random.Random(20261206)
+    extra = ('--iters', str(KILL_ITERS), '--display', '1')
+    straight = str(tmp_path / 'straight')
+    code, _, stderr = solve(experiment, data_root, straight, *extra)
+    assert code == 0, stderr[-3000:]
+    out = str(tmp_path / 'killed')
+    os.makedirs(out)
+    with open(os.path.join(out, 'notes.txt'), 'w') as f:
+        f.write('the user\'s own file in the run directory')
+    given = digest(experiment, data_root, os.path.join(out, 'notes.txt'))
+    killer = str(tmp_path / 'killer.py')
+    with open(killer, 'w') as f:
+        f.write(KILLER)
+    history = []
+    for i in range(KILLS + 1):
+        done = snapshots(out)
+        since = ['--resume', os.path.join(out, 'train_iter_%d.solverstate' % done[-1])] if done else ['--overwrite']
+        mode = ('step', 'snapshot', 'log')[i % 3]
+        k, delay = (rng.randint(1, LATEST[mode]), rng.uniform(0, 0.05)) if i < KILLS else (0, 0)
+        r = subprocess.run([sys.executable, '-u', killer, mode, str(k), str(delay), experiment]
+                           + command(experiment, data_root, out, *extra, *since)[2:],
+                           capture_output=True, text=True, timeout=300)
+        history.append((mode, k, done[-1] if done else None))
+        if i < KILLS:
+            assert r.returncode == -signal.SIGKILL, (history, r.stdout[-2000:], r.stderr[-3000:])
+        else:
+            assert r.returncode == 0, (history, r.stderr[-3000:])
+        if done and mode != 'snapshot':  # a snapshot-write kill may come while the log is truncated
+            assert 'resumed from %s at iteration %d' % (since[1], done[-1]) in r.stdout, (history, r.stdout[-2000:])
+    assert len({m for m, _, _ in history[:KILLS]}) == 3 and any(s for _, _, s in history)  # resumes happened
+
+    final = 'train_iter_%d' % KILL_ITERS
+    for ext in ('caffemodel', 'rngstate', 'train.json'):
+        with open(os.path.join(straight, final + '.' + ext), 'rb') as a, \
+                open(os.path.join(out, final + '.' + ext), 'rb') as b:
+            assert a.read() == b.read(), ext
+    states = [binaryproto.read(os.path.join(d, final + '.solverstate'), caffe_pb2.SolverState) for d in (straight, out)]
+    assert states[0] == states[1]
+    assert losses(out) == losses(straight)
+    assert not glob.glob(os.path.join(out, '.train_iter_*')) and not os.path.exists(os.path.join(out, 'lock'))
+    assert digest(experiment, data_root, os.path.join(out, 'notes.txt')) == given

@@ -97,6 +97,50 @@ def test_an_output_directory_that_cannot_be_made_is_an_error_naming_it(experimen
     assert (tmp_path / 'file').read_text() == 'mine'
 
 
+def test_a_run_directory_holds_one_run_and_moves_whole(experiment, tmp_path, capsys):
+    """A fresh run into an earlier run's --out is refused unless --overwrite; a live lock
+    refuses even --resume; snapshots name their weights relative to the run directory, so
+    a moved run resumes from its own."""
+    from torchcaffe.formats import binaryproto
+    exp, root = experiment
+    out = str(tmp_path / 'out')
+    common = ['--data-root', root, '--out', out, '--display', '1', '--score-every', '2']
+    train.main(exp, [], argv=['--weights', 'none', '--iters', '2'] + common)
+    before = {name: open(os.path.join(out, name), 'rb').read() for name in os.listdir(out)
+              if os.path.isfile(os.path.join(out, name))}
+    with pytest.raises(SystemExit) as info:
+        train.main(exp, [], argv=['--weights', 'none', '--iters', '1'] + common)
+    message = str(info.value.code)
+    assert message.startswith('error: %s holds another run (log.jsonl, ' % out)
+    assert '--resume' in message and '--overwrite' in message
+    assert {name: open(os.path.join(out, name), 'rb').read() for name in before} == before
+
+    with open(os.path.join(out, 'lock'), 'w') as f:  # a live process trains there
+        json.dump({'pid': os.getppid(), 'host': __import__('socket').gethostname()}, f)
+    state = os.path.join(out, 'train_iter_2.solverstate')
+    with pytest.raises(SystemExit, match='in use by process %d' % os.getppid()):
+        train.main(exp, [], argv=['--resume', state, '--iters', '3'] + common)
+    os.remove(os.path.join(out, 'lock'))
+
+    capsys.readouterr()
+    train.main(exp, [], argv=['--weights', 'none', '--iters', '1', '--overwrite'] + common)
+    assert 'deleted the' in capsys.readouterr().out
+    assert sorted(f for f in os.listdir(out) if 'iter' in f) == [
+        'train_iter_1.caffemodel', 'train_iter_1.rngstate', 'train_iter_1.solverstate', 'train_iter_1.train.json']
+    with open(os.path.join(out, 'log.jsonl')) as f:
+        assert [json.loads(line)['iter'] for line in f] == [1, 1]  # a loss line, then the scores at the last
+
+    from torchcaffe.proto import caffe_pb2
+    state = binaryproto.read(os.path.join(out, 'train_iter_1.solverstate'), caffe_pb2.SolverState)
+    assert state.learned_net == 'train_iter_1.caffemodel'
+    moved = str(tmp_path / 'moved')
+    os.rename(out, moved)
+    common[common.index(out)] = moved
+    train.main(exp, [], argv=['--resume', os.path.join(moved, 'train_iter_1.solverstate'), '--iters', '2'] + common)
+    assert 'resumed from %s at iteration 1' % os.path.join(moved, 'train_iter_1.solverstate') in capsys.readouterr().out
+    assert os.path.isfile(os.path.join(moved, 'train_iter_2.caffemodel')) and not os.path.exists(out)
+
+
 def test_training_and_resuming_with_data_options(experiment, tmp_path, monkeypatch, capsys):
     exp, root = experiment
     solvers = []

@@ -99,7 +99,7 @@ def test_failed_write_leaves_previous_snapshot_intact(workdir, monkeypatch, fail
     with monkeypatch.context() as patch:
         patch.setattr(files.os, 'fsync', failing_fsync(2 * SNAPSHOT_FILES.index(failing_file)))
         with pytest.raises(SolverError, match=r"iteration 2: cannot write snapshot "
-                                              r"'snap_iter_2.%s': No space left" % failing_file):
+                                              r"'snap_iter_2.%s' in %s: No space left" % (failing_file, workdir)):
             solver.snapshot()   # the same names: an overwrite in place would corrupt them
     leftovers = sorted(f for f in os.listdir('.') if f.startswith(('snap', '.snap')))
     assert leftovers == sorted(good)
@@ -115,7 +115,7 @@ def test_unwritable_snapshot_prefix(workdir):
         caffe.get_solver(tinynet.write(workdir, snapshot=10, snapshot_prefix='"nowhere/snap"'))
     solver = caffe.get_solver(tinynet.write(workdir, snapshot_prefix='"nowhere/snap"'))
     with pytest.raises(SolverError, match=r"iteration 0: cannot write snapshot 'nowhere/snap_iter_0"
-                                          r".caffemodel': No such file"):
+                                          r".caffemodel' in %s: No such file" % workdir):
         solver.snapshot()
 
 

@@ -311,8 +311,9 @@ class Solver:
         try:
             write(path, content)
         except OSError as e:
-            raise self.error("iteration %d: cannot write snapshot '%s': %s"
-                             % (self.iter, path, e.strerror or e)) from None
+            where = '' if os.path.isabs(path) else ' in %s' % os.getcwd()  # a relative prefix: say where
+            raise self.error("iteration %d: cannot write snapshot '%s'%s: %s"
+                             % (self.iter, path, where, e.strerror or e)) from None
 
     def restore(self, state_file):
         """Continue from a .solverstate: iter, current_step, history, its learned_net
