@@ -29,6 +29,7 @@ SIFTFLOW_MEAN = (114.578, 115.294, 108.353)
 
 # PASCAL-Context: names the 59-class list uses for three classes of labels.txt.
 CONTEXT_RENAMES = {'diningtable': 'table', 'bedcloth': 'bedclothes', 'clothes': 'cloth'}
+MAX_CONTEXT_INDEX = 2 ** 16 - 1  # its label maps are 16-bit
 
 
 class DataError(RuntimeError):
@@ -59,6 +60,11 @@ def save_label_png(label, path):
     save_label(path, label)
 
 
+def size(array):
+    """'HxW' of a C x H x W array (its axes after the first, however many)."""
+    return 'x'.join(str(d) for d in np.shape(array)[1:])
+
+
 def read_label_list(path):
     """The (index, name) pairs of a PASCAL-Context list ('12: bamboo weaving'); names lose their spaces."""
     pairs = []
@@ -76,7 +82,11 @@ def read_label_list(path):
 def context_lut(labels, labels_59, labels_path='labels.txt'):
     """Lookup table from PASCAL-Context label indices to the 59-class task (1-59, everything else 0)."""
     index = {name: k for k, name in labels}
-    lut = np.zeros(max(index.values()) + 1, np.uint8)
+    top = max(index.values())
+    if top > MAX_CONTEXT_INDEX:  # the table has one entry per index up to the largest
+        raise DataError('%s: index %d is larger than a label map holds (at most %d; the dataset has 459)'
+                        % (labels_path, top, MAX_CONTEXT_INDEX))
+    lut = np.zeros(top + 1, np.uint8)
     for task_class, (_, name) in enumerate(labels_59, 1):
         full = CONTEXT_RENAMES.get(name, name)
         if full not in index:
@@ -110,9 +120,12 @@ class Dataset:
                              % (self.name, unknown, ', '.join(self.default_means)))
         means = {}
         for top, default in self.default_means.items():
-            value = np.array(given.get(top, default), np.float32).reshape(-1)
-            if value.shape != (len(default),):
-                raise ValueError('%s mean of %s must have %d value(s), got %r'
+            try:
+                value = np.array(given.get(top, default), np.float32).reshape(-1)
+            except (TypeError, ValueError):
+                value = None
+            if value is None or value.shape != (len(default),) or not np.isfinite(value).all():
+                raise ValueError('%s mean of %s must be %d finite number(s), got %r'
                                  % (self.name, top, len(default), given.get(top)))
             means[top] = value
         return means
@@ -149,6 +162,8 @@ class Dataset:
                 return np.asarray(im.convert(mode) if mode else im)
         except FileNotFoundError:
             raise self.fail('missing %s %s' % (what, path)) from None
+        except Image.DecompressionBombError as e:  # Pillow's guard against huge images names no file
+            raise self.fail('%s %s is too large: %s' % (what, path, e)) from None
         except (OSError, SyntaxError, ValueError) as e:
             raise self.fail('cannot read %s %s (corrupt?): %s' % (what, path, e)) from e
 
@@ -181,8 +196,8 @@ class Dataset:
             arrays.append(loader(paths[-1]))
         for array, path in zip(arrays[1:], paths[1:]):
             if array.shape[1:] != arrays[0].shape[1:]:
-                raise self.fail('size mismatch: %s is %dx%d but %s is %dx%d'
-                                % ((paths[0],) + arrays[0].shape[1:] + (path,) + array.shape[1:]))
+                raise self.fail('size mismatch: %s is %s but %s is %s'
+                                % (paths[0], size(arrays[0]), path, size(array)))
         return arrays
 
     def image(self, path):
@@ -191,12 +206,16 @@ class Dataset:
         bgr = rgb[:, :, ::-1] - self.mean
         return np.ascontiguousarray(bgr.transpose(2, 0, 1))
 
-    def label(self, raw, path, num_classes, void=()):
-        """``raw`` 1-based labels (the ``void`` values and 0 are void) as 0-based uint8, void 255."""
+    def label_map(self, raw, path):
+        """``raw`` as a 2-d int64 array, else DataError naming ``path`` and the shape."""
         raw = np.asarray(raw)
         if raw.ndim != 2:
             raise self.fail('label %s is not a 2-d map (shape %s)' % (path, raw.shape))
-        raw = raw.astype(np.int64)
+        return raw.astype(np.int64)
+
+    def label(self, raw, path, num_classes, void=()):
+        """``raw`` 1-based labels (the ``void`` values and 0 are void) as 0-based uint8, void 255."""
+        raw = self.label_map(raw, path)
         bad = (raw < 0) | (raw > num_classes)
         bad[np.isin(raw, void)] = False
         if bad.any():
@@ -337,7 +356,7 @@ class PASCALContext(Dataset):
                         'label': (os.path.join(context, 'trainval'), '%s.mat', self.load_label)}
 
     def load_label(self, path):
-        raw = np.asarray(self.read_mat(path, 'LabelMap')).astype(np.int64)
+        raw = self.label_map(self.read_mat(path, 'LabelMap'), path)
         bad = (raw < 0) | (raw >= len(self.lut))
         if bad.any():
             raise self.fail('label %s has value %d, not an index of labels.txt (0-%d)'
@@ -483,7 +502,7 @@ class Folder(Dataset):
                 try:
                     with Image.open(image) as im:
                         width, height = im.size
-                except (OSError, SyntaxError, ValueError) as e:
+                except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
                     raise self.fail('cannot read image %s: %s' % (image, e)) from None
                 values = self.read_mask(mask)
                 if values.shape != (height, width):

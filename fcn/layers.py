@@ -63,6 +63,7 @@ from nets.data import dict_literal
 caffe = backend.load()
 
 TRANSFORM_KEYS = ('mask', 'mirror', 'jitter', 'sample', 'sample_stride')
+MAX_PREFETCH = 64  # images loaded ahead; Caffe's DataParameter default is 4
 COMMON_KEYS = ('split', 'mean', 'tops', 'randomize', 'seed', 'prefetch') + TRANSFORM_KEYS
 MASKS = ('fg-only', 'bg-only', 'shape')
 VOID = datasets.VOID
@@ -156,7 +157,8 @@ class Transform:
         if self.sample < 1:
             h, w = arrays[0].shape[1:]
             cells = rng.random((-(-h // self.stride), -(-w // self.stride))) < self.sample
-            drop = ~cells.repeat(self.stride, 0).repeat(self.stride, 1)[:h, :w]
+            # each pixel's cell by index: no array larger than the image, whatever the stride
+            drop = ~cells[np.arange(h)[:, None] // self.stride, np.arange(w) // self.stride]
             for i in self.labels:
                 arrays[i][:, drop] = VOID
         return arrays
@@ -269,7 +271,8 @@ class SegDataLayer(caffe.Layer):
         seed, depth = params.get('seed'), params.get('prefetch', 0)
         randomize = params.get('randomize', 'train' in split)
         require(seed is None or is_count(seed), name, 'seed', seed, 'a non-negative integer')
-        require(is_count(depth), name, 'prefetch', depth, 'a non-negative integer')
+        require(is_count(depth) and depth <= MAX_PREFETCH, name, 'prefetch', depth,
+                'an integer from 0 to %d (each prefetched image is held in memory)' % MAX_PREFETCH)
         require(type(randomize) is bool, name, 'randomize', randomize, 'True or False')
         # Training data is split among data-parallel replicas; evaluation is not (rank 0 scores).
         rank, world = backend.shard() if randomize else (0, 1)

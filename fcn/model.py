@@ -31,11 +31,22 @@ def score_blob(net, score=None):
     return net.outputs[0]
 
 
+def read_image_file(path, f):
+    """``f`` of the PIL image in file ``path``; a file that is not a readable image, or one too
+    large for Pillow's guard against decompression bombs, is a ValueError naming it."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError('no image file %s' % os.fspath(path))
+    try:
+        with Image.open(path) as im:
+            return f(im)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError('cannot read image %s: %s' % (os.fspath(path), e)) from None
+
+
 def image_size(image):
     """(H, W) of an image path, PIL image or array, reading only a file's header."""
     if isinstance(image, (str, os.PathLike)):
-        with Image.open(image) as im:
-            return im.size[::-1]
+        return read_image_file(image, lambda im: im.size[::-1])
     if isinstance(image, Image.Image):
         return image.size[::-1]
     return np.shape(image)[:2]
@@ -44,10 +55,7 @@ def image_size(image):
 def read_rgb(image):
     """An image path, PIL image or H x W x 3 array as an H x W x 3 RGB array."""
     if isinstance(image, (str, os.PathLike)):
-        if not os.path.isfile(image):
-            raise FileNotFoundError('no image file %s' % os.fspath(image))
-        with Image.open(image) as im:
-            return np.array(im.convert('RGB'))
+        return read_image_file(image, lambda im: np.array(im.convert('RGB')))
     if isinstance(image, Image.Image):
         return np.array(image.convert('RGB'))
     array = np.asarray(image)
@@ -55,6 +63,38 @@ def read_rgb(image):
         raise ValueError('an image is a path, a PIL image or an H x W x 3 RGB array, not an array '
                          'of shape %s and type %s' % (array.shape, array.dtype))
     return array
+
+
+def image_name(image, index):
+    """A file's path, else 'image N' (its place in the list)."""
+    return os.fspath(image) if isinstance(image, (str, os.PathLike)) else 'image %d' % index
+
+
+def free_memory(device):
+    """Bytes free for a new allocation on ``device`` ('cpu', 'cuda:N'); None where unknown."""
+    if device == 'cpu':
+        try:
+            with open('/proc/meminfo') as f:  # Linux: MemAvailable counts what the kernel can reclaim
+                fields = dict(line.split(':', 1) for line in f)
+            return int(fields['MemAvailable'].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            return None
+    try:
+        import torch
+        return torch.cuda.mem_get_info(int(device.partition(':')[2] or 0))[0]
+    except (ImportError, RuntimeError):
+        return None
+
+
+def check_memory(net, device, shape):
+    """Refuse a forward pass of input ``shape`` whose blobs (float32) would not fit in the free
+    memory of ``device``: a ValueError saying what it needs, before anything is allocated."""
+    need = 4 * sum(blob.count for blob in net.blobs.values())
+    free = free_memory(device)
+    if free is not None and need > free:
+        raise ValueError('a forward pass of %d image(s) of %dx%d needs about %.1f GB for the net\'s blobs, '
+                         'and %.1f GB is free (%s): use smaller images'
+                         % (shape[0], shape[3], shape[2], need / 2 ** 30, free / 2 ** 30, device))
 
 
 def softmax(scores):
@@ -69,11 +109,12 @@ class Model:
     ``net`` is a Caffe Net (either backend) whose single input takes a 3-channel image;
     ``mean`` is in the net's ``channel_order``; ``palette`` is 'voc', a number of colors
     or a K x 3 array (default: ``vis.make_palette(K)``). Overlays leave void unpainted,
-    and class 0 too where the palette is 'voc' (VOC's background).
+    and class 0 too where the palette is 'voc' (VOC's background). ``device`` is where the
+    net runs ('cpu', 'cuda:N'): a pass whose blobs would not fit in its free memory is refused.
     """
 
     def __init__(self, net, mean=VOC_MEAN, classes=None, palette=None, score=None,
-                 channel_order='BGR'):
+                 channel_order='BGR', device='cpu'):
         if len(net.inputs) != 1:
             raise ValueError('a model needs a net with a single image input, not %d (%s)'
                              % (len(net.inputs), ', '.join(net.inputs)))
@@ -110,7 +151,7 @@ class Model:
             raise ValueError('a palette is a K x 3 array of RGB colors, not %s' % (self.palette.shape,))
         if len(self.palette) < k:
             raise ValueError('the palette has %d colors for %d classes' % (len(self.palette), k))
-        self.net = net
+        self.net, self.device = net, str(device)
         self._dtype = np.uint8 if k <= 256 else np.int64
 
     def __repr__(self):
@@ -129,6 +170,8 @@ class Model:
         x = np.stack([self.preprocess(image) for image in images])
         data = self.net.blobs[self.input]
         data.reshape(*x.shape)
+        self.net.reshape()  # the blobs' shapes, not yet their memory
+        check_memory(self.net, self.device, x.shape)
         data.data[...] = x
         self.net.forward()
         scores = self.net.blobs[self.score].data
@@ -152,7 +195,11 @@ class Model:
             for start in range(0, len(indices), batch):
                 chunk = indices[start:start + batch]
                 rgb = [read_rgb(images[i]) for i in chunk]
-                yield chunk, rgb, self.forward(rgb)
+                try:
+                    scores = self.forward(rgb)
+                except ValueError as e:  # say which images
+                    raise ValueError('%s: %s' % (', '.join(image_name(images[i], i) for i in chunk), e)) from None
+                yield chunk, rgb, scores
 
     def labels(self, scores):
         """The H x W label map (argmax over classes) of K x H x W scores."""
@@ -172,7 +219,7 @@ class Model:
 
     def _each(self, image, batch, f):
         if not isinstance(image, (list, tuple)):
-            return f(self.forward([image])[0])
+            return self._each([image], batch, f)[0]
         out = [None] * len(image)
         for indices, _, scores in self.batches(image, batch):
             for i, s in zip(indices, scores):
@@ -236,4 +283,4 @@ def load(model, weights=None, *, mean=None, classes=None, palette=None, score=No
     caffe = backends.load(backend)
     set_device(caffe, device)
     net = caffe.Net(deploy, weights, caffe.TEST)
-    return Model(net, mean, classes, palette, score, channel_order)
+    return Model(net, mean, classes, palette, score, channel_order, device)

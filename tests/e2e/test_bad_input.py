@@ -10,6 +10,7 @@ until the two agree).
 import collections
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -98,17 +99,17 @@ def voc(directory):
             os.path.join(root, 'SegmentationClass', first + '.png'))
 
 
-def data_net(directory, param_str):
-    """A TRAIN net fed by layers.VOCSegDataLayer with ``param_str`` (a dict or text)."""
+def data_net(directory, param_str, layer='VOCSegDataLayer'):
+    """A TRAIN net fed by data layer ``layer`` of layers.py with ``param_str`` (a dict or text)."""
     text = param_str if isinstance(param_str, str) else repr(param_str)
     return net(directory, '''
         layer { name: "data" type: "Python" top: "data" top: "label"
-                python_param { module: "layers" layer: "VOCSegDataLayer" param_str: "%s" } }
+                python_param { module: "layers" layer: "%s" param_str: "%s" } }
         layer { name: "score" type: "Convolution" bottom: "data" top: "score"
                 convolution_param { num_output: 21 kernel_size: 1 } }
         layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss"
                 loss_param { ignore_label: 255 } }
-        ''' % text.replace('\\', '\\\\').replace('"', '\\"'), caffe.TRAIN)
+        ''' % (layer, text.replace('\\', '\\\\').replace('"', '\\"')), caffe.TRAIN)
 
 
 def voc_net(directory, split='val'):
@@ -207,6 +208,15 @@ def crop_bounds(d):
         'layer { name: "c" type: "Crop" bottom: "x" bottom: "y" top: "c" }')
 
 
+@case('net', 'an input reshaped to other channels than the convolution was set up for', 'Net.forward',
+      NetError, r"^layer 'conv' \(Convolution\): bottom 0 of shape \(2, 4, 4, 5\) has 4 channels; the layer "
+      r"was set up for 3 \(weights \(2, 3, 3, 3\)\)")
+def conv_channels(d):
+    n = net(d, CONV_NET)
+    n.blobs['x'].reshape(2, 4, 4, 5)
+    n.forward()
+
+
 @case('net', 'loss whose label does not match the scores', 'Net', NetError,
       r"^layer 'l' \(SoftmaxWithLoss\): label count 48 does not match prediction")
 def loss_label_shape(d):
@@ -246,6 +256,16 @@ def caffemodel_other_kind(d):
       r'^<dir>/net.prototxt: not a binary caffe.NetParameter: .*it looks like a text file')
 def caffemodel_text(d):
     net(d, CONV_NET).copy_from(os.path.join(str(d), 'net.prototxt'))
+
+
+@case('weights', 'a caffemodel of a million empty layers', 'Net.copy_from', FormatError,
+      r'^<dir>/many.caffemodel: holds about 1000000 layers, more than the 100000 a net may have; parsing '
+      r'them would take about 0.5 GB')
+def caffemodel_many_layers(d):
+    path = os.path.join(str(d), 'many.caffemodel')
+    with open(path, 'wb') as f:
+        f.write(b'\xa2\x06\x00' * 10 ** 6)  # field 100 (layer), an empty message, a million times
+    net(d, CONV_NET).copy_from(path)
 
 
 @case('weights', 'a layer with another number of blobs', 'Net.copy_from', NetError,
@@ -349,6 +369,51 @@ def param_str_key(d):
     data_net(d, {'voc_dir': 'x', 'split': 'val', 'batch_size': 20})
 
 
+@case('data', 'prefetch depth beyond the limit', 'Net (VOCSegDataLayer)', ValueError,
+      r'^VOCSegDataLayer prefetch must be an integer from 0 to 64 \(each prefetched image is held in memory\), '
+      r'got 1000000000')
+def param_str_prefetch(d):
+    data_net(d, {'voc_dir': voc(d)[0], 'split': 'val', 'prefetch': 10 ** 9})
+
+
+@case('data', 'a mean that is not finite', 'Net (VOCSegDataLayer)', ValueError,
+      r'^PASCAL VOC mean of data must be 3 finite number\(s\), got \(inf, 0, 0\)')
+def param_str_mean_inf(d):
+    data_net(d, "{'voc_dir': '%s', 'split': 'val', 'mean': (1e999, 0, 0)}" % voc(d)[0])
+
+
+@case('data', 'an image beyond Pillow\'s pixel limit (decompression bomb guard)', 'Net (VOCSegDataLayer)',
+      datasets.DataError, r'^PASCAL VOC: image .*2008_000001.jpg is too large: Image size \(179560000 pixels\) '
+      r'exceeds limit')
+def data_image_too_large(d):
+    root, image, _ = voc(d)
+    Image.new('1', (13400, 13400)).save(image, format='PNG')  # a small file of many pixels
+    data_net(d, {'voc_dir': root, 'split': 'val'})
+
+
+@case('data', 'a PASCAL-Context label list with a huge index', 'Net (PASCALContextSegDataLayer)',
+      datasets.DataError, r'^PASCAL-Context: <dir>/pascal-context/labels.txt: index 4000000000 is larger than a '
+      r'label map holds \(at most 65535')
+def context_huge_index(d):
+    context = synthetic.make_context(str(d), n=2, size=(16, 16))
+    with open(os.path.join(context, 'labels.txt'), 'a') as f:
+        f.write('4000000000: huge\n')
+    data_net(d, {'context_dir': context, 'voc_dir': os.path.join(str(d), 'pascal', 'VOC2010'), 'split': 'val'},
+             'PASCALContextSegDataLayer')
+
+
+@case('data', 'a 3-d PASCAL-Context label map', 'Net (PASCALContextSegDataLayer)', datasets.DataError,
+      r'^PASCAL-Context: label <dir>/pascal-context/trainval/2008_000001.mat is not a 2-d map '
+      r'\(shape \(16, 16, 2\)\)')
+def context_label_3d(d):
+    import scipy.io
+    context = synthetic.make_context(str(d), n=2, size=(16, 16))
+    scipy.io.savemat(os.path.join(context, 'trainval', '2008_000001.mat'),
+                     {'LabelMap': np.zeros((16, 16, 2), np.uint16)})
+    data_net(d, {'context_dir': context, 'voc_dir': os.path.join(str(d), 'pascal', 'VOC2010'), 'split': 'val'},
+             'PASCALContextSegDataLayer')
+
+
 @case('solver', 'unknown lr_policy', 'get_solver', SolverError,
       r"^<dir>/solver.prototxt: unknown lr_policy 'stepp' \(known: exp, fixed, inv")
 def solver_lr_policy(d):
@@ -416,6 +481,30 @@ def solve_py_resume_missing(d):
     synthetic.make_sbd(root, n=4, size=(16, 16))
     synthetic.make_voc(root, n=4, size=(16, 16))
     solve_py(d, '--resume', os.path.join(root, 'nope.solverstate'), '--data-root', root)
+
+
+@case('training', "a new run into an earlier run's directory", 'voc-fcn32s/solve.py', SystemExit,
+      r'^error: <dir>/out holds another run \(log.jsonl, train_iter_2.caffemodel\): continue it with '
+      r'--resume, start over with --overwrite')
+def solve_py_earlier_run(d):
+    os.makedirs(os.path.join(str(d), 'out'))
+    write(d, 'out/log.jsonl', '{"iter": 2, "loss": 1.0}\n')
+    write(d, 'out/train_iter_2.caffemodel', '')
+    solve_py(d, '--weights', 'none', '--data-root', str(d))
+
+
+@case('training', 'a directory another live run trains in', 'voc-fcn32s/solve.py', SystemExit,
+      r'^error: <dir>/out is in use by process 1 \(<dir>/out/lock\)')
+def solve_py_locked(d):
+    os.makedirs(os.path.join(str(d), 'out'))
+    write(d, 'out/lock', '{"pid": 1, "host": "%s"}' % socket.gethostname())  # init: always alive
+    solve_py(d, '--weights', 'none', '--data-root', str(d))
+
+
+@case('training', '--resume with --overwrite', 'voc-fcn32s/solve.py', SystemExit,
+      r'--resume continues the run in --out, --overwrite deletes it: give one of them')
+def solve_py_resume_overwrite(d):
+    solve_py(d, '--resume', 'x.solverstate', '--overwrite')
 
 
 # -- tests --------------------------------------------------------------------------

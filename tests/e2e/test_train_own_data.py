@@ -233,6 +233,8 @@ BAD_DATA = {
     'a mask without an image': (lambda i, m: shutil.copy(os.path.join(m, 'p01.png'), os.path.join(m, 'extra.png')),
                                 r'mask \S+/masks/extra\.png has no image'),
     'an unreadable image': (lambda i, m: _garbage(os.path.join(i, 'p01.jpg')), r'cannot read image \S+/images/p01\.jpg'),
+    'an image beyond Pillow\'s pixel limit': (lambda i, m: Image.new('1', (13400, 13400)).save(
+        os.path.join(i, 'p01.jpg'), format='PNG'), r'cannot read image \S+/images/p01\.jpg: Image size \(179560000 '),
     'an unreadable mask': (lambda i, m: _garbage(os.path.join(m, 'p01.png')), r'cannot read mask \S+/masks/p01\.png'),
     'an RGB mask': (_rgb_mask, r"mask \S+/masks/p01\.png is a RGB image, not class indices: save masks as palette \('P'\)"),
     'a JPEG mask': (_jpeg_mask, r'mask \S+/masks/p01\.jpg is not a PNG'),

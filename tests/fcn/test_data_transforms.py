@@ -83,6 +83,7 @@ def test_masking_modes_from_the_ground_truth(root):
     ({'sample': 1.5}, 'sample must be in (0, 1]'),
     ({'sample': True}, 'sample must be in (0, 1]'),
     ({'sample_stride': 0}, 'sample_stride must be a positive integer'),
+    ({'prefetch': 65}, 'prefetch must be an integer from 0 to 64'),
     ({'mirrror': True}, "unknown keys 'mirrror'"),
 ])
 def test_option_errors(root, p, message):
@@ -166,6 +167,16 @@ def test_sampling_uses_the_final_stride_by_default(root):
     """With 32 px cells, a 24 x 32 image is one cell: all kept or all void."""
     outcomes = set()
     for _, l in run(layers.SBDDSegDataLayer, sbd(root, sample=0.5), 30):
+        assert (l == VOID).all() or VOID not in l
+        outcomes.add(bool((l == VOID).all()))
+    assert outcomes == {True, False}
+
+
+def test_a_stride_beyond_the_image_is_one_cell_and_costs_no_memory(root):
+    """Cells are found by index: a stride of 10**12 (its cell grid repeated out would be
+    petabytes) samples the whole image as one cell."""
+    outcomes = set()
+    for _, l in run(layers.SBDDSegDataLayer, sbd(root, sample=0.5, sample_stride=10 ** 12), 30):
         assert (l == VOID).all() or VOID not in l
         outcomes.add(bool((l == VOID).all()))
     assert outcomes == {True, False}

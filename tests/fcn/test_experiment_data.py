@@ -50,5 +50,5 @@ def test_nyud_means_per_input(data_root):
     assert np.array_equal(NYUD(root, 'test', mean=(1, 2, 3)).means['color'], [1, 2, 3])
     with pytest.raises(ValueError, match="unknown inputs \\['rgb'\\]"):
         NYUD(root, 'test', mean={'rgb': (1, 2, 3)})
-    with pytest.raises(ValueError, match='mean of depth must have 1 value'):
+    with pytest.raises(ValueError, match=r'mean of depth must be 1 finite number\(s\), got \(1, 2\)'):
         NYUD(root, 'test', mean={'depth': (1, 2)})

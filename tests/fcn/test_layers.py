@@ -320,10 +320,10 @@ def test_param_str_code_is_rejected_not_run(root, tmp_path):
     ("{'voc_dir': 'x', 'split': 'val', 'batch_size': 2}", "unknown keys 'batch_size'"),
     ("{'split': 'val'}", 'lacks voc_dir'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'seed': 1.5}", 'seed must be a non-negative integer'),
-    ("{'voc_dir': '%(voc)s', 'split': 'val', 'prefetch': -1}", 'prefetch must be a non-negative integer'),
+    ("{'voc_dir': '%(voc)s', 'split': 'val', 'prefetch': -1}", 'prefetch must be an integer from 0 to 64'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'randomize': 'no'}", 'randomize must be True or False'),
     ("{'voc_dir': '%(voc)s', 'split': 'val', 'tops': ['data', 'depth']}", 'tops must be a non-empty list from data'),
-    ("{'voc_dir': '%(voc)s', 'split': 'val', 'mean': (1, 2)}", 'mean of data must have 3 value'),
+    ("{'voc_dir': '%(voc)s', 'split': 'val', 'mean': (1, 2)}", r'mean of data must be 3 finite number\(s\)'),
 ])
 def test_param_str_errors(root, text, message):
     layer = layers.VOCSegDataLayer()

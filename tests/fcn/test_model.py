@@ -1,6 +1,7 @@
 """fcn.load(...).predict(...): tiny deploy nets with random weights, checked against numpy,
 single runs against batches, model cards, errors, and real Caffe where it is built."""
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -229,6 +230,27 @@ layer { name: "input2" type: "Input" top: "depth" input_param { shape { dim: 1 d
         model.predict(np.zeros((5, 7), np.uint8))
     with pytest.raises(FileNotFoundError, match='no image file .*missing.png'):
         model.predict(str(tmp_path / 'missing.png'))
+
+
+def test_a_pass_that_would_not_fit_in_memory_is_refused_before_it_allocates(tmp_path, monkeypatch):
+    import fcn.model
+    assert fcn.model.free_memory('cpu') > 0  # Linux's MemAvailable
+    monkeypatch.setattr(fcn.model, 'free_memory', lambda device: 2 ** 30)
+    wide = fcn.load(*make_net(tmp_path, LINEAR.replace('num_output: 4', 'num_output: 300'), 'wide'))
+    big = str(tmp_path / 'big.png')
+    Image.new('RGB', (1000, 900)).save(big)
+    with pytest.raises(ValueError, match=r'^%s: a forward pass of 1 image\(s\) of 1000x900 needs about 1.0 GB for '
+                       r"the net's blobs, and 1.0 GB is free \(cpu\): use smaller images" % re.escape(big)):
+        wide.predict(big)
+    assert wide.predict(image()).shape == (5, 7)  # the net is fine for images that fit
+
+
+def test_an_image_beyond_pillows_pixel_limit_is_named(linear, tmp_path):
+    bomb = str(tmp_path / 'bomb.png')
+    Image.new('1', (13400, 13400)).save(bomb)  # a small file of many pixels
+    with pytest.raises(ValueError, match=r'^cannot read image %s: Image size \(179560000 pixels\) exceeds limit'
+                       % re.escape(bomb)):
+        fcn.load(*linear).predict(bomb)
 
 
 def test_a_model_wraps_a_net_in_memory(linear):

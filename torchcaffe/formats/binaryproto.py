@@ -17,6 +17,10 @@ from .prototxt import is_repeated
 # Fields of which every real file of that kind has at least one. Caffe's Net::ToProto
 # writes every layer, parameterless ones too, so a caffemodel without layers is not one.
 _MUST_HAVE_ONE_OF = {caffe_pb2.NetParameter: ('layer', 'layers')}
+# A net has at most this many layers: parsing takes about 500 bytes of memory per layer
+# however small it is in the file, so millions of empty layers would take gigabytes before
+# any check. Real nets have hundreds to a few thousand.
+MAX_LAYERS = 100000
 
 
 def read(path, message_class):
@@ -30,6 +34,12 @@ def read(path, message_class):
     name = message_class.DESCRIPTOR.full_name
     if not raw:
         raise FormatError('%s: empty file, expected a binary %s' % (path, name))
+    entries, scanned = _count_entries(raw, MAX_LAYERS + 1) if message_class is caffe_pb2.NetParameter \
+        else (0, 0)
+    if entries > MAX_LAYERS:
+        entries = entries * len(raw) // scanned  # as many again in the rest of the file, proportionally
+        raise FormatError('%s: holds about %d layers, more than the %d a net may have; parsing them '
+                          'would take about %.1f GB' % (path, entries, MAX_LAYERS, entries * 500 / 2 ** 30))
     message = message_class()
     try:
         message.ParseFromString(raw)
@@ -39,6 +49,43 @@ def read(path, message_class):
     if problem:
         raise FormatError('%s: not a binary %s: %s%s' % (path, name, problem, _text_hint(raw)))
     return message
+
+
+def _count_entries(raw, stop):
+    """(how many top-level fields the wire format of ``raw`` holds, counting up to ``stop``;
+    the bytes they span). Each is skipped by its length, so a 500 MB caffemodel of a few
+    dozen layers costs microseconds. Bytes that do not frame as protobuf count 0 (the
+    parser says what is wrong with them)."""
+    count, pos, end = 0, 0, len(raw)
+    try:
+        while pos < end and count < stop:
+            key, pos = _varint(raw, pos)
+            wire = key & 7
+            if wire == 0:
+                _, pos = _varint(raw, pos)
+            elif wire == 2:
+                length, pos = _varint(raw, pos)
+                pos += length
+            elif wire in (1, 5):
+                pos += 8 if wire == 1 else 4
+            else:  # groups, or not protobuf
+                return 0, pos
+            count += 1
+    except IndexError:
+        return 0, pos
+    return count, pos
+
+
+def _varint(raw, pos):
+    """The varint at ``raw[pos]`` and the position after it."""
+    value = shift = 0
+    while True:
+        byte = raw[pos]
+        value |= (byte & 0x7f) << shift
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+        shift += 7
 
 
 def _kind_problem(message):
@@ -77,12 +124,10 @@ def _non_utf8_string(message, path=''):
     bytes, which fail later wherever a str is needed. BlobProtos hold no strings:
     their floats are skipped.
     """
-    for field in message.DESCRIPTOR.fields:
+    for field, value in message.ListFields():  # the fields set: a net's empty layers cost nothing
         repeated = is_repeated(field)
-        if not (len(getattr(message, field.name)) if repeated else message.HasField(field.name)):
-            continue
         where = '%s%s' % (path, field.name)
-        values = getattr(message, field.name) if repeated else [getattr(message, field.name)]
+        values = value if repeated else [value]
         if field.type == field.TYPE_STRING:
             if any(isinstance(v, bytes) for v in values):
                 return where

@@ -125,11 +125,14 @@ class _ConvBase(Layer):
 
     def reshape(self, bottom, top):
         ndim = len(bottom[0].shape)
-        for b, t in zip(bottom, top):
+        for i, (b, t) in enumerate(zip(bottom, top)):
             shape = b.shape  # N, C, spatial axes (axis 1 is checked at setup)
-            if len(shape) != ndim or shape[1] != self.channels:
-                raise self.error('bottom shape %s does not match the first bottom %s'
-                                 % (shape, bottom[0].shape))
+            if len(shape) != ndim:
+                raise self.error('bottom %d has shape %s, bottom 0 has %s: all bottoms need %d axes'
+                                 % (i, shape, bottom[0].shape, ndim))
+            if shape[1] != self.channels:  # a reshaped input: the weights are fixed at setup
+                raise self.error('bottom %d of shape %s has %d channels; the layer was set up for %d '
+                                 '(weights %s)' % (i, shape, shape[1], self.channels, self.blobs[0].shape))
             spatial = tuple(map(self.output_size, range(ndim - 2), shape[2:]))
             if spatial and min(spatial) <= 0:
                 raise self.error('input %s is too small for kernel %s' % (shape, self.kernel))
