@@ -1,7 +1,7 @@
 """FCN: Fully Convolutional Networks for Semantic Segmentation, Caffe-faithful.
 
 The application around the engine (``torchcaffe``) or real pycaffe: datasets and
-data layers, scoring, surgery, training, inference, charts, the paper's analyses
+data layers, scoring, surgery, training, inference, export, charts, the paper's analyses
 and the ``fcn`` command. Submodules load on use, so ``import fcn`` is light.
 """
 import os
@@ -17,3 +17,11 @@ def load(model, weights=None, **options):
     """
     from fcn import model as _model  # torch (or pycaffe) loads here, not on `import fcn`
     return _model.load(model, weights, **options)
+
+
+def export(net, weights=None, out=None, format='pytorch', overwrite=False):
+    """Write a Caffe net as a plain PyTorch module (``out``/model.py + weights.pt, needing only
+    torch) or as ONNX (``out``/model.onnx): ``fcn.export(deploy, weights, out=DIR)``, or
+    ``fcn.export(fcn.load(...), out=DIR, format='onnx')``. See fcn.exporter.export."""
+    from fcn import exporter
+    return exporter.export(net, weights, out, format, overwrite)

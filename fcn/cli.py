@@ -13,6 +13,7 @@ COMMANDS = {
     'train': ('fcn.custom', 'train an FCN on your own images and masks (a run directory)'),
     'score': ('fcn.score', "score weights on the split a net's data layer reads"),
     'infer': ('fcn.infer', 'segment images: label PNGs and overlays'),
+    'export': ('fcn.exporter', 'a Caffe net as a plain PyTorch module (model.py) or as ONNX'),
     'surgery': ('fcn.surgery', 'make the fully convolutional twin of an ILSVRC classifier'),
     'prepare': ('fcn.prepare', "prepare a dataset's splits and labels (data/README.md)"),
     'download': ('fcn.download', "fetch and verify an experiment's released weights"),
