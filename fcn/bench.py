@@ -4,13 +4,18 @@
 Protocol: a 500 x 500 input, warm-up, then the mean of 20 timed trials of a forward
 pass for FCN-AlexNet, FCN-VGG16 (32s), FCN-8s and FCN-GoogLeNet, and of a training
 iteration (forward, backward, heavy-momentum SGD update, batch 1) for FCN-8s.
-Reported per configuration: mean, median and min time, peak memory, FLOPs of a
-forward (counted from the net: multiply-adds x 2 of convolutions, deconvolutions
-and inner products) and the FLOP/s achieved; ratios against Caffe on the same
-device. Each measurement runs in its own process, so peak memory is its own.
+Reported per configuration: mean, median and min time, images/s, peak memory, FLOPs
+of a forward (counted from the net: multiply-adds x 2 of convolutions, deconvolutions
+and inner products), the FLOP/s achieved and its fraction of the machine's fp32 peak
+(a large matrix product, measured first); ratios against Caffe on the same device.
+Each measurement runs in its own process, so peak memory is its own. The peers run
+the same net with the same weights as fcn export writes it: the plain PyTorch module
+(eager and torch.compile; it also trains), onnxruntime and OpenCV's dnn on the ONNX
+file, and OpenCV's Caffe importer where the installed OpenCV still has one.
 
-    python bench.py                      # everything available -> bench/results.{json,md,png}
-    python bench.py --nets FCN-8s --trials 5 --configs torch-cpu caffe-cpu
+    fcn bench                            # everything available -> bench/results.{json,md,png}
+    fcn bench --nets FCN-8s --trials 5 --configs torch-cpu caffe-cpu onnxruntime-cpu
+    fcn bench --nets FCN-8s --tasks forward --batches 1 4 16    # throughput
 """
 import argparse
 import json
@@ -41,7 +46,15 @@ CONFIGS = {
                                           'channels_last': True}),
     'caffe-cpu': ('caffe', 'cpu', {}),
     'caffe-cuda': ('caffe', 'cuda', {}),
+    # peers, on the net exported by fcn export (same weights): plain PyTorch, onnxruntime, OpenCV
+    'export-torch-cpu': ('export', 'cpu', {}),
+    'export-torch-cpu-compile': ('export', 'cpu', {'compile': True}),
+    'onnxruntime-cpu': ('onnxruntime', 'cpu', {}),
+    'opencv-onnx-cpu': ('opencv-onnx', 'cpu', {}),
+    'opencv-caffe-cpu': ('opencv-caffe', 'cpu', {}),  # OpenCV 4's Caffe importer (gone in OpenCV 5)
 }
+PEERS = ('export', 'onnxruntime', 'opencv-onnx', 'opencv-caffe')
+TRAINS = ('torch', 'caffe', 'export')  # the backends that run a training iteration
 HEAVY_SGD = 'base_lr: 1e-10\nlr_policy: "fixed"\nmomentum: 0.99\nweight_decay: 0.0005\n'
 
 
@@ -60,7 +73,7 @@ def flops(net):
     return total
 
 
-def sized_net(net_param, size, train):
+def sized_net(net_param, size, train, batch=1):
     """The experiment's deploy (or train, data layers as Inputs) net for a size x size input."""
     from nets.data import input_shapes, with_inputs
     if train:
@@ -68,6 +81,7 @@ def sized_net(net_param, size, train):
     for layer in net_param.layer:
         if layer.type == 'Input':
             for shape in layer.input_param.shape:
+                shape.dim[0] = batch
                 shape.dim[2:] = [size, size]
     return net_param
 
@@ -90,10 +104,39 @@ def peak_rss_mb():
 
 def child(spec):
     """One measurement (in its own process): returns its result dict."""
+    which = CONFIGS[spec['config']][0]
+    run, sync = (peer if which in PEERS else engine)(spec)
+    base_gpu = None
+    cuda = CONFIGS[spec['config']][1] == 'cuda'
+    if cuda:
+        import torch
+        torch.cuda.reset_peak_memory_stats()
+        base_gpu = torch.cuda.mem_get_info()
+    for _ in range(spec['warmup']):
+        run()
+        sync()
+    times = []
+    for _ in range(spec['trials']):
+        t = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - t)
+    result = dict(spec, times=times, peak_rss_mb=peak_rss_mb())
+    if cuda:
+        import torch
+        if which == 'caffe':  # Caffe keeps what it allocated: device memory in use after the run
+            free, total = torch.cuda.mem_get_info()
+            result['peak_gpu_mb'] = (base_gpu[0] - free) / 2 ** 20
+        else:
+            result['peak_gpu_mb'] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return result
+
+
+def engine(spec):
+    """(run, sync) of a torchcaffe or pycaffe net: a forward, or a solver step."""
     from fcn import backend
     from torchcaffe.formats import prototxt, read_net
-    name, config, task, size, trials, warmup = (spec[k] for k in
-                                                ('net', 'config', 'task', 'size', 'trials', 'warmup'))
+    name, config, task, size, batch = (spec[k] for k in ('net', 'config', 'task', 'size', 'batch'))
     which, dev, settings = CONFIGS[config]
     caffe = backend.load(which)
     cuda = dev == 'cuda'
@@ -113,7 +156,7 @@ def child(spec):
     source = 'train.prototxt' if task == 'train' else 'deploy.prototxt'
     work = tempfile.mkdtemp(prefix='bench-')
     net_path = os.path.join(work, 'net.prototxt')
-    prototxt.write(net_path, sized_net(read_net(os.path.join(experiment, source)), size, task == 'train'))
+    prototxt.write(net_path, sized_net(read_net(os.path.join(experiment, source)), size, task == 'train', batch))
     if task == 'train':
         solver_path = os.path.join(work, 'solver.prototxt')
         with open(solver_path, 'w') as f:
@@ -128,30 +171,69 @@ def child(spec):
         out = net.outputs[0]
         run = lambda: net.forward()[out][0, 0, 0, 0]  # reading the output waits for the device  # noqa: E731
     fill_random(net)
-    net.blobs['data'].data[...] = np.random.RandomState(1).uniform(-120, 120, net.blobs['data'].data.shape)
-    base_gpu = None
-    if cuda:
-        import torch
-        torch.cuda.reset_peak_memory_stats()
-        base_gpu = torch.cuda.mem_get_info()
-    for _ in range(warmup):
-        run()
-        sync()
-    times = []
-    for _ in range(trials):
-        t = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - t)
-    result = dict(spec, times=times, peak_rss_mb=peak_rss_mb())
-    if cuda:
-        import torch
-        if which == 'torch':
-            result['peak_gpu_mb'] = torch.cuda.max_memory_allocated() / 2 ** 20
-        else:  # Caffe keeps what it allocated: device memory in use after the run
-            free, total = torch.cuda.mem_get_info()
-            result['peak_gpu_mb'] = (base_gpu[0] - free) / 2 ** 20
-    return result
+    net.blobs['data'].data[...] = image(net.blobs['data'].data.shape)
+    return run, sync
+
+
+def image(shape):
+    return np.random.RandomState(1).uniform(-120, 120, shape).astype(np.float32)
+
+
+def peer(spec):
+    """(run, sync) of a peer on the net fcn export wrote to ``spec['exported']``."""
+    which, _, settings = CONFIGS[spec['config']]
+    shape = (spec['batch'], 3, spec['size'], spec['size'])
+    x = image(shape)
+    threads = os.cpu_count()
+    if which == 'onnxruntime':
+        import onnxruntime
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(os.path.join(spec['exported'], 'model.onnx'), options,
+                                               providers=['CPUExecutionProvider'])
+        return (lambda: session.run(None, {'data': x})), (lambda: None)
+    if which.startswith('opencv'):
+        import cv2
+        cv2.setNumThreads(threads)
+        if which == 'opencv-onnx':
+            net = cv2.dnn.readNetFromONNX(os.path.join(spec['exported'], 'model.onnx'))
+        else:
+            net = cv2.dnn.readNetFromCaffe(os.path.join(spec['exported'], 'deploy.prototxt'),
+                                           os.path.join(spec['exported'], 'weights.caffemodel'))
+
+        def run():
+            net.setInput(x)
+            return net.forward()
+        return run, (lambda: None)
+    import importlib.util
+    import torch
+    path = os.path.join(spec['exported'], 'model.py')
+    module_spec = importlib.util.spec_from_file_location('exported', path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)  # written by fcn export for this run
+    model = module.Net()
+    model.load_state_dict(torch.load(os.path.join(spec['exported'], 'weights.pt'), weights_only=True))
+    forward = torch.compile(model) if settings.get('compile') else model
+    data = torch.from_numpy(x)
+    if spec['task'] == 'forward':
+        model.eval()
+
+        def run():
+            with torch.no_grad():
+                return forward(data)
+        return run, (lambda: None)
+    # Caffe's step: SoftmaxWithLoss summed over pixels (normalize: false), heavy-momentum SGD
+    model.train()
+    label = torch.from_numpy(np.random.RandomState(0).randint(0, 21, (shape[0],) + shape[2:]))
+    sgd = torch.optim.SGD(model.parameters(), lr=1e-10, momentum=0.99, weight_decay=5e-4)
+
+    def run():
+        sgd.zero_grad()
+        loss = torch.nn.functional.cross_entropy(forward(data), label, ignore_index=255, reduction='sum')
+        loss.backward()
+        sgd.step()
+        return loss
+    return run, (lambda: None)
 
 
 def available(configs):
@@ -159,7 +241,10 @@ def available(configs):
     probe = {'torch-cuda': 'import torch; assert torch.cuda.is_available()',
              'caffe-cpu': 'from fcn import backend; backend.load("caffe")',
              'caffe-cuda': 'from fcn import backend; c = backend.load("caffe"); c.set_mode_gpu(); '
-                           'import torch; assert torch.cuda.is_available()'}
+                           'import torch; assert torch.cuda.is_available()',
+             'onnxruntime-cpu': 'import onnx, onnxruntime',
+             'opencv-onnx-cpu': 'import onnx, cv2; cv2.dnn.readNetFromONNX',
+             'opencv-caffe-cpu': 'import cv2; cv2.dnn.readNetFromCaffe'}
     works = {}
     for config in configs:
         which, dev, _ = CONFIGS[config]
@@ -181,35 +266,76 @@ def measure(spec):
     return json.loads(lines[-1])
 
 
-def summarize(results, flop_counts):
-    """Add mean/median/min seconds, GFLOP, GFLOP/s and ratios vs Caffe on the same device."""
+def summarize(results, flop_counts, peak_gflops=None):
+    """Add mean/median/min seconds, images/s, GFLOP, GFLOP/s (and its fraction of the
+    machine's fp32 ``peak_gflops``) and ratios vs Caffe on the same device and batch."""
     for r in results:
         if 'times' not in r:
             continue
         t = np.array(r['times'])
         r.update(mean_s=float(t.mean()), median_s=float(np.median(t)), min_s=float(t.min()))
-        f = flop_counts[r['net']] * (3 if r['task'] == 'train' else 1)  # backward ~ 2 forwards
-        r.update(gflop=f / 1e9, gflops_per_s=f / 1e9 / r['mean_s'])
+        f = flop_counts[r['net']] * r['batch'] * (3 if r['task'] == 'train' else 1)  # backward ~ 2 forwards
+        r.update(images_per_s=r['batch'] / r['median_s'], gflop=f / 1e9, gflops_per_s=f / 1e9 / r['mean_s'])
+        if peak_gflops:
+            r['of_peak'] = r['gflops_per_s'] / peak_gflops
     for r in results:
         dev = CONFIGS[r['config']][1]
         ref = [x for x in results if x['config'] == 'caffe-' + dev and x['net'] == r['net']
-               and x['task'] == r['task'] and 'mean_s' in x]
+               and x['task'] == r['task'] and x['batch'] == r['batch'] and 'mean_s' in x]
         if ref and 'mean_s' in r:
             r['speedup_vs_caffe'] = ref[0]['mean_s'] / r['mean_s']
     return results
 
 
-def markdown(results, machine):
-    lines = ['Machine: %s' % machine, '',
-             '| net | task | config | mean s | median s | min s | peak RSS MB | peak GPU MB | GFLOP | GFLOP/s '
-             '| x Caffe |', '|' + '---|' * 11]
+def matmul_peak():
+    """The machine's fp32 GFLOP/s on a large matrix product (torch, all cores): the median of 10."""
+    import torch
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(10):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / float(np.median(times)) / 1e9
+
+
+def export_for_peers(name, size, work):
+    """The net ``name`` with bench's random weights, as fcn export writes it (model.py,
+    weights.pt, model.onnx) and as a Caffe pair for OpenCV's importer, in a new directory."""
+    import torchcaffe
+    from fcn import exporter
+    from torchcaffe.formats import prototxt, read_net
+    directory = os.path.join(work, NETS[name])
+    os.makedirs(directory)
+    param = sized_net(read_net(os.path.join(REPO, NETS[name], 'deploy.prototxt')), size, False)
+    prototxt.write(os.path.join(directory, 'deploy.prototxt'), param)
+    net = torchcaffe.Net(param, torchcaffe.TEST)
+    fill_random(net)
+    net.save(os.path.join(directory, 'weights.caffemodel'))
+    for fmt in ('pytorch', 'onnx'):
+        for path in exporter.export(net, out=os.path.join(work, fmt), format=fmt):
+            os.rename(path, os.path.join(directory, os.path.basename(path)))
+        os.rmdir(os.path.join(work, fmt))
+    return directory
+
+
+def markdown(results, machine, peak_gflops=None):
+    lines = ['Machine: %s%s' % (machine, '; fp32 matrix-product peak %.0f GFLOP/s' % peak_gflops
+                                if peak_gflops else ''), '',
+             '| net | task | config | batch | mean s | median s | min s | images/s | peak RSS MB | peak GPU MB '
+             '| GFLOP | GFLOP/s | of peak | x Caffe |', '|' + '---|' * 14]
     for r in results:
         if 'error' in r:
-            lines.append('| %s | %s | %s | error: %s |||||||| ' % (r['net'], r['task'], r['config'], r['error']))
+            lines.append('| %s | %s | %s | %d | error: %s |||||||||| ' % (
+                r['net'], r['task'], r['config'], r['batch'], r['error']))
             continue
-        lines.append('| %s | %s | %s | %.3f | %.3f | %.3f | %.0f | %s | %.1f | %.1f | %s |' % (
-            r['net'], r['task'], r['config'], r['mean_s'], r['median_s'], r['min_s'], r['peak_rss_mb'],
-            '%.0f' % r['peak_gpu_mb'] if 'peak_gpu_mb' in r else '-', r['gflop'], r['gflops_per_s'],
+        lines.append('| %s | %s | %s | %d | %.3f | %.3f | %.3f | %.2f | %.0f | %s | %.1f | %.1f | %s | %s |' % (
+            r['net'], r['task'], r['config'], r['batch'], r['mean_s'], r['median_s'], r['min_s'],
+            r['images_per_s'], r['peak_rss_mb'], '%.0f' % r['peak_gpu_mb'] if 'peak_gpu_mb' in r else '-',
+            r['gflop'], r['gflops_per_s'], '%.0f%%' % (100 * r['of_peak']) if 'of_peak' in r else '-',
             '%.2f' % r['speedup_vs_caffe'] if 'speedup_vs_caffe' in r else '-'))
     return '\n'.join(lines) + '\n'
 
@@ -230,43 +356,60 @@ def main(argv=None):
     p.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument('--tasks', nargs='+', default=['forward', 'train'], choices=['forward', 'train'])
     p.add_argument('--size', type=int, default=500)
+    p.add_argument('--batches', nargs='+', type=int, default=[1],
+                   help='forward batch sizes (throughput: images/s); a training iteration is batch 1')
     p.add_argument('--trials', type=int, default=20)
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--out', default=os.path.join(REPO, 'bench'))
     p.add_argument('--child', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(json.loads(args.child))))
+        print(json.dumps(child(json.loads(args.child)) if args.child != 'peak' else matmul_peak()))
         return
     import torchcaffe
     from torchcaffe.formats import read_net
     configs = available(args.configs)
     print('configurations: %s' % ', '.join(configs))
+    r = subprocess.run([sys.executable, '-m', 'fcn.bench', '--child', 'peak'], cwd=REPO, capture_output=True,
+                       text=True)
+    peak = float(r.stdout.split()[-1])
+    print('fp32 matrix-product peak: %.0f GFLOP/s' % peak)
     flop_counts = {}
     for name in args.nets:
         param = sized_net(read_net(os.path.join(REPO, NETS[name], 'deploy.prototxt')), args.size, False)
         flop_counts[name] = flops(torchcaffe.Net(param, torchcaffe.TEST))
-    specs = [dict(net=n, config=c, task=t, size=args.size, trials=args.trials, warmup=args.warmup)
-             for t in args.tasks for n in args.nets if t == 'forward' or n == TRAIN_NET for c in configs]
+    exported = {}
+    if any(CONFIGS[c][0] in PEERS for c in configs):
+        work = tempfile.mkdtemp(prefix='bench-export-')
+        for name in args.nets:
+            print('exporting %s for the peers (fcn export) ...' % name, flush=True)
+            exported[name] = export_for_peers(name, args.size, work)
+    specs = [dict(net=n, config=c, task=t, size=args.size, batch=b, trials=args.trials, warmup=args.warmup,
+                  exported=exported.get(n))
+             for t in args.tasks for n in args.nets if t == 'forward' or n == TRAIN_NET
+             for b in (args.batches if t == 'forward' else [1])
+             for c in configs if t == 'forward' or CONFIGS[c][0] in TRAINS]
     results = []
     for i, spec in enumerate(specs, 1):
-        print('[%d/%d] %s %s %s ...' % (i, len(specs), spec['net'], spec['task'], spec['config']), end=' ',
-              flush=True)
+        print('[%d/%d] %s %s %s batch %d ...' % (i, len(specs), spec['net'], spec['task'], spec['config'],
+                                                 spec['batch']), end=' ', flush=True)
         results.append(measure(spec))
         r = results[-1]
         print(r.get('error') or 'mean %.3f s' % np.mean(r['times']), flush=True)
-    summarize(results, flop_counts)
+    summarize(results, flop_counts, peak)
     os.makedirs(args.out, exist_ok=True)
     machine = machine_description()
     with open(os.path.join(args.out, 'results.json'), 'w') as f:
-        json.dump(dict(machine=machine, size=args.size, trials=args.trials, results=results), f, indent=1)
-    table = markdown(results, machine)
+        json.dump(dict(machine=machine, size=args.size, trials=args.trials, peak_gflops=peak, results=results),
+                  f, indent=1)
+    table = markdown(results, machine, peak)
     with open(os.path.join(args.out, 'results.md'), 'w') as f:
         f.write(table)
     from fcn import charts
     charts.bars(os.path.join(args.out, 'results.png'), 'mean seconds (%dx%d, %d trials)' % (
         args.size, args.size, args.trials),
-        {'%s %s %s' % (r['net'], r['task'], r['config']): r.get('mean_s', float('nan')) for r in results},
+        {'%s %s %s%s' % (r['net'], r['task'], r['config'], ' x%d' % r['batch'] if r['batch'] > 1 else ''):
+         r.get('mean_s', float('nan')) for r in results},
         unit=' s')
     print(table)
     print('written: %s/results.{json,md,png}' % args.out)
