@@ -35,7 +35,7 @@ def test_bench_runs_the_peers_on_the_exported_net(tmp_path):
         assert two['gflop'] == 2 * one['gflop'] and two['images_per_s'] == 2 / two['median_s']
         assert 0 < one['of_peak'] == one['gflops_per_s'] / json.load(open(tmp_path / 'results.json'))['peak_gflops']
     table = (tmp_path / 'results.md').read_text()
-    assert '| FCN-AlexNet | forward | onnxruntime-cpu | 2 |' in table and 'matrix-product peak' in table
+    assert '| FCN-AlexNet | forward | onnxruntime-cpu | 2 |' in table and 'measured fp32 peak' in table
 
 
 NET = '''
