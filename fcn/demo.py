@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train a narrow FCN-8s from scratch on synthetic PASCAL VOC data, score it, segment with it.
 
-    python demo.py [--out DIR] [--backend torch|caffe] [--gpu ID] [--iters N]
+    python demo.py [--out DIR] [--backend torch|caffe] [--gpu ID] [--iters N] [--precision bf16]
 
 Writes a synthetic SBD + VOC data root (synthetic.py) and the net's prototxts
 (built with nets/ as voc-fcn8s: VGG-style trunk with pad 100, 32s -> 16s -> 8s
@@ -65,6 +65,8 @@ def main(argv=None):
     p.add_argument('--gpu', type=int, help='GPU id (default: CPU)')
     p.add_argument('--iters', type=int, default=500, help='training iterations')
     p.add_argument('--seed', type=int, default=0, help='seed of the pictures and the fillers')
+    p.add_argument('--precision', choices=['fp32', 'tf32', 'bf16'], default='fp32',
+                   help='training precision of the torch backend (see fcn train --help)')
     args = p.parse_args(argv)
     start = time.time()
     try:
@@ -85,7 +87,7 @@ def main(argv=None):
     common += ['--gpu', str(args.gpu)] if args.gpu is not None else []
     train.main(net_dir, [], score_every=max(1, args.iters // ROUNDS), argv=common + [
         '--weights', 'none', '--data-root', data, '--out', train_dir, '--seed', str(args.seed),
-        '--display', str(max(1, args.iters // 20))])
+        '--display', str(max(1, args.iters // 20)), '--precision', args.precision])
 
     with open(os.path.join(voc_dir, 'ImageSets', 'Segmentation', 'seg11valid.txt')) as f:
         images = [os.path.join(voc_dir, 'JPEGImages', line.strip() + '.jpg') for line in f][:SHOWN]

@@ -84,6 +84,13 @@ def test_short_demo_writes_data_nets_log_charts_and_predictions(tmp_path):
     assert 0 <= final_mean_iu(stdout, out) <= 1
 
 
+def test_short_demo_in_bf16(tmp_path):
+    out = tmp_path / 'demo'
+    stdout = demo(out, '--iters', '10', '--precision', 'bf16')
+    assert 'on CPU, bf16' in stdout
+    check_outputs(out, 10)
+
+
 def test_short_demo_on_real_caffe(pycaffe, tmp_path):
     out = tmp_path / 'demo'
     stdout = demo(out, '--iters', '10', '--backend', 'caffe', env=refcaffe.env())
