@@ -109,10 +109,11 @@ def _engine_net(net, weights):
         from torchcaffe.engine.net import filter_net
         param = filter_net(param)
         _check_types(param.layer)
-        param, notes = _as_deploy(param, weights)
+        source = None if weights is None else formats.read_weights(os.fspath(weights))  # read once: it may be 500 MB
+        param, notes = _as_deploy(param, source)
         engine = torchcaffe.Net(param, TEST)
-        if weights is not None:
-            engine.copy_from(os.fspath(weights))
+        if source is not None:
+            engine.copy_from_proto(source, os.fspath(weights))
         origin = '%s, weights %s' % (os.fspath(net), 'none (fillers)' if weights is None else os.fspath(weights))
         return engine, {'origin': origin}, notes
     if weights is not None:
@@ -142,8 +143,9 @@ def _check_types(layers):
 
 
 def _as_deploy(param, weights):
-    """``param`` without loss layers and with Input layers for data layers, and notes
-    saying so: the engine can set it up without data and labels."""
+    """``param`` without loss layers and with Input layers for data layers (sized by the
+    NetParameter ``weights``), and notes saying so: the engine can set it up without data
+    and labels."""
     kept = [l for l in param.layer if l.type not in DROPPED and not _is_data(l)]
     if len(kept) == len(param.layer):
         return param, []
@@ -169,7 +171,7 @@ def _channels(top, layers, weights):
     if reader.type != 'Convolution' or weights is None:
         raise ValueError("data top '%s' feeds layer '%s' (%s): its channels are unknown without the "
                          "weights of a Convolution; export the deploy net" % (top, reader.name, reader.type))
-    blobs = {l.name: l.blobs for l in formats.read_weights(os.fspath(weights)).layer}
+    blobs = {l.name: l.blobs for l in weights.layer}
     if not blobs.get(reader.name):
         raise ValueError("the weights have no layer '%s' to size data top '%s' by" % (reader.name, top))
     b = blobs[reader.name][0]

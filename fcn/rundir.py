@@ -59,13 +59,16 @@ def _alive(pid):
     return True
 
 
+def unfinished(out, prefix):
+    """The hidden temporaries of snapshot writes a killed run left in ``out``."""
+    return sorted(glob.glob(glob.escape(os.path.join(out, '.' + prefix)) + '_iter_*'))
+
+
 def earlier_run(out, prefix, log_dir):
-    """The files of an earlier run: snapshots ``<prefix>_iter_*`` in ``out`` (finished or not)
-    and the log and charts in ``log_dir``."""
-    snapshots = glob.glob(glob.escape(os.path.join(out, prefix)) + '_iter_*') \
-        + glob.glob(glob.escape(os.path.join(out, '.' + prefix)) + '_iter_*')
+    """The files of an earlier run: snapshots ``<prefix>_iter_*`` in ``out`` (finished, then
+    unfinished) and the log and charts in ``log_dir``."""
     logs = [os.path.join(log_dir, name) for name in LOG_FILES if os.path.exists(os.path.join(log_dir, name))]
-    return logs + sorted(snapshots, key=lambda p: (os.path.basename(p).startswith('.'), p))  # unfinished last
+    return logs + sorted(glob.glob(glob.escape(os.path.join(out, prefix)) + '_iter_*')) + unfinished(out, prefix)
 
 
 def claim(out, prefix, log_dir, overwrite):

@@ -347,7 +347,7 @@ def run(experiment, sources, heads, score_every, exclude, init_hook, args, init=
     with rundir.lock(out) if rank == 0 else contextlib.nullcontext():
         if rank == 0:
             if args.resume:  # a killed run's unfinished writes go
-                for partial in glob.glob(os.path.join(out, '.%s_iter_*' % PREFIX)):
+                for partial in rundir.unfinished(out, PREFIX):
                     os.remove(partial)
             else:
                 rundir.claim(out, PREFIX, log_dir, args.overwrite)
