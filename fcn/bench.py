@@ -35,11 +35,9 @@ NETS = {'FCN-AlexNet': 'voc-fcn-alexnet', 'FCN-VGG16': 'voc-fcn32s', 'FCN-8s': '
 TRAIN_NET = 'FCN-8s'
 # backend, device, torchcaffe speed settings
 CONFIGS = {
-    'torch-cpu': ('torch', 'cpu', {}),
-    'torch-cpu-reuse': ('torch', 'cpu', {'reuse_host_memory': True}),
-    'torch-cpu-channels_last': ('torch', 'cpu', {'channels_last': True, 'reuse_host_memory': True}),
-    'torch-cpu-bf16': ('torch', 'cpu', {'precision': 'bf16', 'channels_last': True,
-                                        'reuse_host_memory': True}),
+    'torch-cpu': ('torch', 'cpu', {}),  # the default: channels_last, reusing host memory
+    'torch-cpu-strict': ('torch', 'cpu', {'strict': True}),  # Caffe's order: NCHW, memory returned
+    'torch-cpu-bf16': ('torch', 'cpu', {'precision': 'bf16'}),
     'torch-cuda': ('torch', 'cuda', {}),
     'torch-cuda-tf32': ('torch', 'cuda', {'precision': 'tf32', 'cudnn_benchmark': True}),
     'torch-cuda-bf16': ('torch', 'cuda', {'precision': 'bf16', 'cudnn_benchmark': True,

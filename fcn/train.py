@@ -111,11 +111,10 @@ def parse_args(description, argv):
     p.add_argument('--precision', choices=['fp32', 'tf32', 'bf16'], default='fp32',
                    help='torch backend: fp32 (default, as Caffe), tf32 (CUDA) or bf16 (activations '
                         'and convolutions in bfloat16; weights, solver and snapshots stay float32)')
-    p.add_argument('--channels-last', action='store_true',
-                   help='torch backend: NHWC convolutions (on CPU with oneDNN-packed weights and fused ReLU)')
-    p.add_argument('--reuse-host-memory', action='store_true',
-                   help='torch backend: keep freed host memory for reuse (Linux, glibc): faster on CPU, '
-                        'resident memory stays near its peak')
+    p.add_argument('--strict', action='store_true',
+                   help='torch backend: compute in Caffe\'s own order and layout (NCHW, host memory '
+                        'returned to the system) instead of the faster default that passes the same '
+                        'parity tests')
     p.add_argument('--weights', nargs='+', default=None,
                    help='initial weights, one file per source, or "none" to start from the nets\' '
                         'fillers (default: the chain\'s previous stage)')
@@ -405,19 +404,17 @@ def start(args):
         caffe.set_mode_cpu()
     if args.seed is not None:
         caffe.set_random_seed(args.seed)
-    if args.precision != 'fp32' or args.channels_last or args.reuse_host_memory:
-        if caffe.__name__ != 'torchcaffe':
-            raise ValueError('--precision, --channels-last and --reuse-host-memory are settings of the torch backend')
+    mode = ''
+    if caffe.__name__ == 'torchcaffe':
+        caffe.set_strict(args.strict)
         caffe.set_precision(args.precision)
-        caffe.set_channels_last(args.channels_last)
-        if args.reuse_host_memory:
-            caffe.set_reuse_host_memory(True)
+        mode = ', ' + caffe.engine.device.describe()
+    elif args.precision != 'fp32' or args.strict:
+        raise ValueError('--precision and --strict are settings of the torch backend')
     if rank == 0:
-        print('backend: %s (%s) on %s, %s%s%s' % (
+        print('backend: %s (%s) on %s%s' % (
             os.environ['FCN_BACKEND'], os.path.dirname(caffe.__file__),
-            'CPU' if args.gpu is None else 'GPU %d' % (args.gpu + local), args.precision,
-            ', channels_last' if args.channels_last else '',
-            ', reusing host memory' if args.reuse_host_memory else ''))
+            'CPU' if args.gpu is None else 'GPU %d' % (args.gpu + local), mode))
     return caffe, rank, world
 
 

@@ -19,8 +19,15 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
         "$py" -m pip install -q "$torch_spec"
     else
         index=${FCN_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
-        echo "setup: installing $torch_spec from $index"
-        "$py" -m pip install -q "$torch_spec" --index-url "$index"
+        # an unreachable index costs pip five retries per package: ask once, then fall back
+        if "$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)' \
+                "$index/torch/" 2>/dev/null; then
+            echo "setup: installing $torch_spec from $index"
+            "$py" -m pip install -q "$torch_spec" --index-url "$index"
+        else
+            echo "setup: $index is unreachable; installing $torch_spec from pip's configured index"
+            "$py" -m pip install -q "$torch_spec"
+        fi
     fi
 fi
 "$py" -m pip install -q -e "$root[test]"

@@ -15,7 +15,7 @@ TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
 # the engine's exports, by the module that defines them
 _ENGINE = {
     '.engine.device': ('set_mode_cpu', 'set_mode_gpu', 'set_device', 'set_random_seed',
-                       'set_precision', 'set_channels_last', 'set_cudnn_benchmark',
+                       'set_precision', 'set_channels_last', 'set_strict', 'set_cudnn_benchmark',
                        'set_reuse_host_memory'),
     '.engine.net': ('Net',),
     '.engine.python_layer': ('Layer',),

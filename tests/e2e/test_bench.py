@@ -77,7 +77,7 @@ def test_the_exported_module_trains_as_a_peer(tmp_path):
 
 
 def test_bench_writes_its_reports(tmp_path):
-    configs = ['torch-cpu', 'torch-cpu-reuse', 'torch-cpu-channels_last', 'torch-cpu-bf16']
+    configs = ['torch-cpu', 'torch-cpu-strict', 'torch-cpu-bf16']
     for row in bench(tmp_path, configs).values():
         assert row['batch'] == 1
         assert len(row['times']) == 2 and row['mean_s'] > 0 and row['peak_rss_mb'] > 0

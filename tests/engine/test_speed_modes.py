@@ -1,6 +1,7 @@
-"""Opt-in speed settings: channels_last keeps Caffe's results (nets, solver steps, and
-the matrix-product backward it takes for fc-like convolutions), bf16 stays within its
-precision, host memory reuse skips page faults, and the default is strict fp32."""
+"""Speed settings: the CPU default (channels_last, host memory reuse) keeps Caffe's
+results (nets, solver steps, and the matrix-product backward it takes for fc-like
+convolutions) and strict mode gives Caffe's order back; bf16 stays within its
+precision; host memory reuse skips page faults."""
 import resource
 import subprocess
 import sys
@@ -25,14 +26,40 @@ CASE = 'tiny_fcn8s_40x60'
 @pytest.fixture
 def settings():
     yield
-    caffe.set_precision('fp32')
-    caffe.set_channels_last(False)
+    caffe.set_strict(False)
     caffe.set_cudnn_benchmark(False)
 
 
-def test_default_is_strict_fp32():
-    assert device.compute_dtype() == torch.float32 and not device.channels_last()
+def test_default_is_fp32_channels_last_on_cpu_only(settings, monkeypatch):
+    assert device.compute_dtype() == torch.float32 and device.channels_last()
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert device.describe() == 'fp32, channels_last, reusing host memory'
+    monkeypatch.setitem(device._state, 'gpu', True)  # as set_mode_gpu, without needing a GPU
+    assert not device.channels_last()  # CUDA keeps Caffe's NCHW unless asked
+
+
+STRICT = """
+import torchcaffe as caffe
+from torchcaffe.engine import device
+print(device.describe())
+caffe.set_strict(False)
+print(device.describe())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='host memory reuse is a glibc setting')
+def test_strict_mode_from_the_environment():
+    """TORCHCAFFE_STRICT=1 starts the engine in Caffe's order; set_strict(False) leaves it."""
+    r = subprocess.run([sys.executable, '-c', STRICT], capture_output=True, text=True, timeout=120,
+                       env=dict(refcaffe.env(), TORCHCAFFE_STRICT='1'))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["fp32, Caffe's order (strict)", 'fp32, channels_last, reusing host memory']
+
+
+def test_strict_mode_matches_caffe(settings):
+    caffe.set_strict()
+    net, _ = golden.run_case(caffe, CASE, data_tol=1e-5, diff_tol=1e-4)
+    assert net.blobs['conv1_1'].tdata.is_contiguous() and not device.channels_last()
 
 
 def test_channels_last_matches_caffe(settings):
@@ -121,6 +148,7 @@ def test_channels_last_fuses_relu_only_when_the_pass_runs_it(settings):
     a pass that ends at that convolution shows its output before the ReLU, and a pass
     that starts at the ReLU applies it."""
     reference, net = _pair_of_nets()
+    caffe.set_channels_last(False)
     reference.forward()
     caffe.set_channels_last(True)
     net.forward()

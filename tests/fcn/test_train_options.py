@@ -220,9 +220,9 @@ def test_training_with_data_options_in_bvlc_caffe(experiment, tmp_path, pycaffe)
     assert 'iter_size 2' in r.stdout and 'position 4 sample 0.5 mask bg-only' in r.stdout
 
 
-def test_training_in_the_fast_modes(experiment, tmp_path, monkeypatch, capsys):
-    """--precision bf16 --channels-last --reuse-host-memory train with the engine's fast
-    modes (and say so); weights and snapshots stay float32."""
+def test_training_in_bf16(experiment, tmp_path, monkeypatch, capsys):
+    """--precision bf16 trains in bfloat16 on the engine's default fast layout (and says
+    so); weights and snapshots stay float32."""
     exp, root = experiment
     losses = []
     real_train = train.train
@@ -236,12 +236,9 @@ def test_training_in_the_fast_modes(experiment, tmp_path, monkeypatch, capsys):
     out = str(tmp_path / 'out')
     try:
         train.main(exp, [], argv=['--weights', 'none', '--iters', '2', '--data-root', root, '--out', out,
-                                  '--score-every', '2', '--precision', 'bf16', '--channels-last',
-                                  '--reuse-host-memory'])
+                                  '--score-every', '2', '--precision', 'bf16'])
     finally:
-        torchcaffe.set_precision('fp32')
-        torchcaffe.set_channels_last(False)
-        torchcaffe.set_reuse_host_memory(False)
+        torchcaffe.set_strict(False)
     assert 'on CPU, bf16, channels_last, reusing host memory' in capsys.readouterr().out
     assert losses and all(map(math.isfinite, losses))
     weights = torchcaffe.Net(os.path.join(exp, 'val.prototxt'), os.path.join(out, 'train_iter_2.caffemodel'),
@@ -256,4 +253,24 @@ def test_fast_modes_need_the_torch_backend(experiment, tmp_path, pycaffe):
     r = subprocess.run([sys.executable, '-c', LIVE, exp] + argv, cwd=train.REPO, env=refcaffe.env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 1
-    assert '--precision, --channels-last and --reuse-host-memory are settings of the torch backend' in r.stderr
+    assert '--precision and --strict are settings of the torch backend' in r.stderr
+
+
+def test_strict_training_computes_in_caffes_order(experiment, tmp_path, monkeypatch, capsys):
+    """--strict trains in NCHW with host memory handed back, and says so."""
+    exp, root = experiment
+    layouts = []
+    real_train = train.train
+
+    def spy(solver, *args):
+        real_train(solver, *args)
+        layouts.append(torchcaffe.engine.device.channels_last())
+
+    monkeypatch.setattr(train, 'train', spy)
+    try:
+        train.main(exp, [], argv=['--weights', 'none', '--iters', '1', '--data-root', root,
+                                  '--out', str(tmp_path / 'out'), '--strict'])
+    finally:
+        torchcaffe.set_strict(False)
+    assert "on CPU, fp32, Caffe's order (strict)" in capsys.readouterr().out
+    assert layouts == [False]

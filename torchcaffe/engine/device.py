@@ -2,17 +2,23 @@
 and the engine's opt-in speed settings.
 
 Like Caffe, the mode is process-wide; nets follow it at their next forward.
-Strict fp32 is the default, so results track Caffe's float32 arithmetic; faster,
-less exact execution is asked for explicitly with ``set_precision`` ('tf32' or
-'bf16'), ``set_channels_last`` and ``set_cudnn_benchmark``; ``set_reuse_host_memory``
-trades resident memory for speed on CPU.
+The default is the fastest float32 execution that passes the whole parity suite
+against real Caffe: on CPU, convolutions run channels_last with their weights kept
+in that layout, and freed host memory is kept for reuse (``set_reuse_host_memory``);
+on CUDA, Caffe's NCHW order. ``set_strict()``, or TORCHCAFFE_STRICT=1 in the
+environment, restores Caffe's own computation order everywhere. Faster, less exact
+arithmetic is asked for explicitly: ``set_precision`` ('tf32' or 'bf16') and
+``set_cudnn_benchmark``.
 """
 import ctypes
+import os
 import sys
 
 import torch
 
-_state = {'gpu': False, 'device_id': 0, 'precision': 'fp32', 'channels_last': False}
+# channels_last None: the device's default (on for CPU, where it measured fastest)
+_state = {'gpu': False, 'device_id': 0, 'precision': 'fp32', 'channels_last': None,
+          'reuse': False}
 PRECISIONS = ('fp32', 'tf32', 'bf16')
 
 
@@ -56,8 +62,18 @@ def set_precision(precision):
 
 
 def set_channels_last(enabled=True):
-    """Run 4-d convolutions in NHWC memory order (faster kernels on many devices)."""
-    _state['channels_last'] = bool(enabled)
+    """Run 4-d convolutions in NHWC memory order (True), Caffe's NCHW (False), or the
+    device's default (None: channels_last on CPU, NCHW on CUDA)."""
+    _state['channels_last'] = None if enabled is None else bool(enabled)
+
+
+def set_strict(enabled=True):
+    """Compute as Caffe does, in its order and memory layout: float32, NCHW, and host
+    memory handed back to the system (False returns to the defaults)."""
+    set_precision('fp32')
+    set_channels_last(False if enabled else None)
+    if _glibc():
+        set_reuse_host_memory(not enabled)
 
 
 def set_cudnn_benchmark(enabled=True):
@@ -82,8 +98,8 @@ def set_reuse_host_memory(enabled=True):
     (more with many different input shapes). Disabling returns what is free to the
     system and restores glibc's defaults.
     """
-    libc = ctypes.CDLL(None) if sys.platform.startswith('linux') else None
-    if libc is None or not hasattr(libc, 'gnu_get_libc_version'):
+    libc = _glibc()
+    if libc is None:
         raise RuntimeError('set_reuse_host_memory tunes glibc\'s malloc: it needs Linux with '
                            'glibc (this is %s)' % sys.platform)
     for param, value in (_MALLOPT_REUSE if enabled else _MALLOPT_DEFAULTS).items():
@@ -91,6 +107,13 @@ def set_reuse_host_memory(enabled=True):
             raise RuntimeError('set_reuse_host_memory: glibc refused mallopt(%d, %d)' % (param, value))
     if not enabled:
         libc.malloc_trim(0)
+    _state['reuse'] = bool(enabled)
+
+
+def _glibc():
+    """The C library when it is glibc (whose malloc set_reuse_host_memory tunes), else None."""
+    libc = ctypes.CDLL(None) if sys.platform.startswith('linux') else None
+    return libc if libc is not None and hasattr(libc, 'gnu_get_libc_version') else None
 
 
 def compute_dtype():
@@ -98,8 +121,17 @@ def compute_dtype():
     return torch.bfloat16 if _state['precision'] == 'bf16' else torch.float32
 
 
+def describe():
+    """The settings in effect, in words: 'fp32, channels_last, reusing host memory'."""
+    fast = ['channels_last'] * channels_last() + ['reusing host memory'] * _state['reuse']
+    return ', '.join([_state['precision']] + (fast or ["Caffe's order (strict)"]))
+
+
 def channels_last():
+    """Whether 4-d convolutions run channels_last now."""
+    if _state['channels_last'] is None:
+        return not _state['gpu']
     return _state['channels_last']
 
 
-set_precision('fp32')
+set_strict(os.environ.get('TORCHCAFFE_STRICT', '0') not in ('', '0'))
