@@ -264,24 +264,39 @@ def measure(spec):
     return json.loads(lines[-1])
 
 
+def pool(earlier, r):
+    """One configuration's result over rounds: the trials together, the highest peaks; an
+    error in any round stands."""
+    if earlier is None or 'error' in earlier:
+        return earlier or r
+    if 'error' in r:
+        return r
+    merged = dict(r, times=earlier['times'] + r['times'])
+    for key in ('peak_rss_mb', 'peak_gpu_mb'):
+        if key in r:
+            merged[key] = max(earlier[key], r[key])
+    return merged
+
+
 def summarize(results, flop_counts, peak_gflops=None):
-    """Add mean/median/min seconds, images/s, GFLOP, GFLOP/s (and its fraction of the
-    machine's fp32 ``peak_gflops``) and ratios vs Caffe on the same device and batch."""
+    """Add mean/median/min seconds, and from the median images/s, GFLOP/s (and its
+    fraction of the machine's fp32 ``peak_gflops``) and ratios vs Caffe on the same
+    device and batch."""
     for r in results:
         if 'times' not in r:
             continue
         t = np.array(r['times'])
         r.update(mean_s=float(t.mean()), median_s=float(np.median(t)), min_s=float(t.min()))
         f = flop_counts[r['net']] * r['batch'] * (3 if r['task'] == 'train' else 1)  # backward ~ 2 forwards
-        r.update(images_per_s=r['batch'] / r['median_s'], gflop=f / 1e9, gflops_per_s=f / 1e9 / r['mean_s'])
+        r.update(images_per_s=r['batch'] / r['median_s'], gflop=f / 1e9, gflops_per_s=f / 1e9 / r['median_s'])
         if peak_gflops:
             r['of_peak'] = r['gflops_per_s'] / peak_gflops
     for r in results:
         dev = CONFIGS[r['config']][1]
         ref = [x for x in results if x['config'] == 'caffe-' + dev and x['net'] == r['net']
-               and x['task'] == r['task'] and x['batch'] == r['batch'] and 'mean_s' in x]
-        if ref and 'mean_s' in r:
-            r['speedup_vs_caffe'] = ref[0]['mean_s'] / r['mean_s']
+               and x['task'] == r['task'] and x['batch'] == r['batch'] and 'median_s' in x]
+        if ref and 'median_s' in r:
+            r['speedup_vs_caffe'] = ref[0]['median_s'] / r['median_s']
     return results
 
 
@@ -363,7 +378,10 @@ def main(argv=None):
     p.add_argument('--size', type=int, default=500)
     p.add_argument('--batches', nargs='+', type=int, default=[1],
                    help='forward batch sizes (throughput: images/s); a training iteration is batch 1')
-    p.add_argument('--trials', type=int, default=20)
+    p.add_argument('--trials', type=int, default=20, help='timed runs per configuration and round')
+    p.add_argument('--rounds', type=int, default=1,
+                   help='measure every configuration this many times, in turn, so that a passing load '
+                        'on the machine falls on all of them (their trials are pooled)')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--out', default=os.path.join(REPO, 'bench'))
     p.add_argument('--child', help=argparse.SUPPRESS)
@@ -394,27 +412,30 @@ def main(argv=None):
              for t in args.tasks for n in args.nets if t == 'forward' or n == TRAIN_NET
              for b in (args.batches if t == 'forward' else [1])
              for c in configs if t == 'forward' or CONFIGS[c][0] in TRAINS]
-    results = []
-    for i, spec in enumerate(specs, 1):
-        print('[%d/%d] %s %s %s batch %d ...' % (i, len(specs), spec['net'], spec['task'], spec['config'],
-                                                 spec['batch']), end=' ', flush=True)
-        results.append(measure(spec))
-        r = results[-1]
-        print(r.get('error') or 'mean %.3f s' % np.mean(r['times']), flush=True)
+    results = [None] * len(specs)
+    for k in range(args.rounds):
+        for i, spec in enumerate(specs):
+            print('[round %d/%d, %d/%d] %s %s %s batch %d ...' % (
+                k + 1, args.rounds, i + 1, len(specs), spec['net'], spec['task'], spec['config'], spec['batch']),
+                end=' ', flush=True)
+            r = measure(spec)
+            print(r.get('error') or 'median %.3f s' % np.median(r['times']), flush=True)
+            results[i] = pool(results[i], r)
     summarize(results, flop_counts, peak)
     os.makedirs(args.out, exist_ok=True)
     machine = machine_description()
     with open(os.path.join(args.out, 'results.json'), 'w') as f:
-        json.dump(dict(machine=machine, size=args.size, trials=args.trials, peak_gflops=peak, results=results),
+        json.dump(dict(machine=machine, size=args.size, trials=args.trials, rounds=args.rounds, peak_gflops=peak,
+                       results=results),
                   f, indent=1)
     table = markdown(results, machine, peak)
     with open(os.path.join(args.out, 'results.md'), 'w') as f:
         f.write(table)
     from fcn import charts
-    charts.bars(os.path.join(args.out, 'results.png'), 'mean seconds (%dx%d, %d trials)' % (
-        args.size, args.size, args.trials),
+    charts.bars(os.path.join(args.out, 'results.png'), 'median seconds (%dx%d, %d trials)' % (
+        args.size, args.size, args.trials * args.rounds),
         {'%s %s %s%s' % (r['net'], r['task'], r['config'], ' x%d' % r['batch'] if r['batch'] > 1 else ''):
-         r.get('mean_s', float('nan')) for r in results},
+         r.get('median_s', float('nan')) for r in results},
         unit=' s')
     print(table)
     print('written: %s/results.{json,md,png}' % args.out)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import refcaffe
+from fcn import bench as fcn_bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -78,9 +79,9 @@ def test_the_exported_module_trains_as_a_peer(tmp_path):
 
 def test_bench_writes_its_reports(tmp_path):
     configs = ['torch-cpu', 'torch-cpu-strict', 'torch-cpu-bf16']
-    for row in bench(tmp_path, configs).values():
+    for row in bench(tmp_path, configs, '--rounds', '2').values():
         assert row['batch'] == 1
-        assert len(row['times']) == 2 and row['mean_s'] > 0 and row['peak_rss_mb'] > 0
+        assert len(row['times']) == 4 and row['mean_s'] > 0 and row['peak_rss_mb'] > 0
         assert row['gflop'] > 0 and 'speedup_vs_caffe' not in row
     table = (tmp_path / 'results.md').read_text()
     assert all('| FCN-AlexNet | forward | %s | 1 |' % c in table for c in configs)
@@ -90,5 +91,14 @@ def test_bench_writes_its_reports(tmp_path):
 def test_bench_compares_with_caffe(tmp_path, pycaffe):
     rows = bench(tmp_path, ['torch-cpu', 'caffe-cpu'])
     torch_row, caffe_row = rows['torch-cpu', 'forward', 1], rows['caffe-cpu', 'forward', 1]
-    assert torch_row['speedup_vs_caffe'] == caffe_row['mean_s'] / torch_row['mean_s']
+    assert torch_row['speedup_vs_caffe'] == caffe_row['median_s'] / torch_row['median_s']
     assert caffe_row['speedup_vs_caffe'] == 1
+
+
+def test_rounds_pool_trials_and_keep_errors():
+    a = dict(config='torch-cpu', times=[1.0, 2.0], peak_rss_mb=10.0)
+    b = dict(config='torch-cpu', times=[3.0], peak_rss_mb=12.0)
+    assert fcn_bench.pool(fcn_bench.pool(None, a), b) == dict(config='torch-cpu', times=[1.0, 2.0, 3.0],
+                                                                peak_rss_mb=12.0)
+    failed = dict(config='torch-cpu', error='out of memory')
+    assert fcn_bench.pool(a, failed) == failed and fcn_bench.pool(failed, a) == failed
