@@ -36,6 +36,16 @@ def _patches(x, kernel, stride, pad, dilation, out):
     return view.reshape(n * out[0] * out[1], -1)
 
 
+def _matmul_forward(x, w, bias, stride, pad, dilation, out):
+    """Convolution forward as im2col and one matrix product (Caffe's own scheme), in
+    NHWC order: the result is channels_last."""
+    o = w.shape[0]
+    cols = _patches(x, w.shape[2:], stride, pad, dilation, out)
+    wt = w.permute(0, 2, 3, 1).reshape(o, -1).t()
+    y = cols @ wt if bias is None else torch.addmm(bias, cols, wt)
+    return y.view(x.shape[0], out[0], out[1], o).permute(0, 3, 1, 2)
+
+
 def _matmul_backward(dy, x, w, stride, pad, dilation, need):
     """Convolution backward as im2col and matrix products (Caffe's own scheme), in NHWC
     order so channels_last operands need no copies; ``need`` = (input, weight, bias)."""
@@ -165,11 +175,12 @@ class _ConvBase(Layer):
         """Whether the channels_last mode's CPU paths apply (2-d convolution on CPU)."""
         return device.channels_last() and not self.transposed and x.dim() == 4 and x.device.type == 'cpu'
 
-    def _by_matmul(self, x, dy):
-        """Whether backward runs as matrix products: on the channels_last CPU path, for
-        an ungrouped convolution with fewer output pixels than output channels (an FCN's
-        fc6 and fc7), whose backward oneDNN runs at under half a GEMM's rate."""
-        return self._cpu_channels_last(x) and self.group == 1 and dy.shape[2] * dy.shape[3] < self.num_output
+    def _by_matmul(self, x, out):
+        """Whether a pass with output shape ``out`` runs as matrix products: on the
+        channels_last CPU path, for an ungrouped convolution with fewer output pixels
+        than output channels (an FCN's fc6 and fc7), where oneDNN's direct kernels run
+        well below a GEMM's rate (backward always; forward in float32, bench/README)."""
+        return self._cpu_channels_last(x) and self.group == 1 and out[2] * out[3] < self.num_output
 
     def _packed(self, x):
         """The weights in oneDNN's blocked layout for inputs shaped like ``x``, on the
@@ -189,6 +200,11 @@ class _ConvBase(Layer):
         for b, t in zip(bottom, top):
             x = self._operand(b.tdata)
             bias = self._bias(x.dtype)
+            if x.dtype == torch.float32 and self._by_matmul(x, t.shape):
+                self.relu_applied = self.fuse_relu
+                y = _matmul_forward(x, self._weight(), bias, self.stride, self.pad, self.dilation, t.shape[2:])
+                t.tdata = y.relu_() if self.fuse_relu else y
+                continue
             packed = self._packed(x)
             if packed is None:
                 t.tdata = aten.convolution(x, self._weight(), bias, *self.conv_args)
@@ -207,7 +223,7 @@ class _ConvBase(Layer):
                 continue
             dy, x = self._operand(t.tdiff), self._operand(b.tdata)
             need = [bool(down), bool(need_w), bool(need_b)]
-            if self._by_matmul(x, dy):
+            if self._by_matmul(x, dy.shape):
                 gi, gw, gb = _matmul_backward(dy, x, w, self.stride, self.pad, self.dilation, need)
             else:
                 gi, gw, gb = aten.convolution_backward(
