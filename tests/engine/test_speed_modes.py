@@ -168,14 +168,15 @@ def test_channels_last_fuses_relu_only_when_the_pass_runs_it(settings):
 
 def test_bf16_keeps_activations_bfloat16_and_shows_float32(settings, memory):
     """bf16 mode passes activations between convolutions, ReLU, pooling, crop and
-    eltwise in bfloat16, hands float32-only layers (the loss) float32, shows every
+    eltwise in bfloat16, hands float32-only layers (the loss, Deconvolution) float32, shows every
     blob to Python as float32, and a host write to such a blob reaches the next pass."""
     caffe.set_precision('bf16')
     caffe.set_channels_last(True)
     reference, net = _pair_of_nets()
     net.forward()
     assert net.blobs['pool1'].tdata.dtype == torch.bfloat16
-    assert net.blobs['fuse_pool3'].tdata.dtype == torch.bfloat16
+    assert net.blobs['score_pool4c'].tdata.dtype == torch.bfloat16  # a Crop of a convolution
+    assert net.blobs['upscore2'].tdata.dtype == torch.float32  # Deconvolution computes in float32
     assert net.blobs['score'].tdata.dtype == torch.float32  # the loss took it
     pool1 = net.blobs['pool1'].data
     pool1[...] = 0

@@ -148,9 +148,12 @@ class _ConvBase(Layer):
                 raise self.error('input %s is too small for kernel %s' % (shape, self.kernel))
             t.reshape((shape[0], self.num_output) + spatial)
 
+    def _dtype(self):
+        return device.compute_dtype() if self.low_precision else torch.float32
+
     def _operand(self, t):
-        """``t`` in the engine's compute dtype and memory format (both opt-in)."""
-        dtype = device.compute_dtype()
+        """``t`` in the layer's compute dtype and the engine's memory format."""
+        dtype = self._dtype()
         if t.dtype != dtype:
             t = t.to(dtype)
         if device.channels_last() and t.dim() == 4:
@@ -166,7 +169,7 @@ class _ConvBase(Layer):
                 not blob.tdata.is_contiguous(memory_format=torch.channels_last):
             blob.tdata = blob.tdata.contiguous(memory_format=torch.channels_last)
             blob.tdiff = blob.tdiff.contiguous(memory_format=torch.channels_last)
-        return self._operand(_cast(blob, device.compute_dtype()))
+        return self._operand(_cast(blob, self._dtype()))
 
     def _bias(self, dtype):
         return _cast(self.blobs[1], dtype) if self.bias_term else None
@@ -246,6 +249,9 @@ class Convolution(_ConvBase):
 @register('Deconvolution')
 class Deconvolution(_ConvBase):
     transposed = True
+    # float32 in bf16 mode too: an FCN's upsampling is a sliver of its work, and torch's
+    # bfloat16 transposed convolution on CPU takes seconds for a 64 x 64 kernel
+    low_precision = False
 
     def output_size(self, i, size):
         extent = self.dilation[i] * (self.kernel[i] - 1) + 1
