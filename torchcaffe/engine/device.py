@@ -1,5 +1,5 @@
 """Caffe's global mode (CPU or GPU), device id and random seed, mapped onto torch,
-and the engine's opt-in speed settings.
+and the engine's speed settings.
 
 Like Caffe, the mode is process-wide; nets follow it at their next forward.
 The default is the fastest float32 execution that passes the whole parity suite
@@ -49,7 +49,7 @@ def set_random_seed(seed):
 
 
 def set_precision(precision):
-    """'fp32' (default: strict float32), 'tf32' (CUDA tensor cores for convolutions and
+    """'fp32' (default: float32, no TF32), 'tf32' (CUDA tensor cores for convolutions and
     matrix products) or 'bf16' (convolutions and inner products compute in bfloat16,
     and activations stay bfloat16 between layers that take it; weights, their diffs,
     the solver and what Python sees stay float32)."""
