@@ -19,5 +19,7 @@ def test_overhead_report():
         ('stack of 3 Convolution + ReLU', 'forward'), ('stack of 3 Convolution + ReLU', 'forward + backward'),
         ('narrow FCN-8s', 'forward'), ('narrow FCN-8s', 'forward + backward')]
     for name, task, layers, operators, engine, kept, freed, per_layer, share in rows:
-        assert int(operators) >= int(layers) - 1  # every layer but the Input computes
+        # every layer but the Input computes; an in-place ReLU (at most every other layer)
+        # may be fused into the convolution before it
+        assert int(operators) >= (int(layers) - 1) / 2
         assert min(float(engine), float(kept), float(freed)) > 0

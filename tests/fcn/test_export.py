@@ -508,7 +508,7 @@ def test_a_train_net_loses_its_data_and_loss_layers(tmp_path):
     inputs = feeds(deploy, (1, 20, 31))
     with torch.no_grad():
         y = model(torch.from_numpy(inputs['data'])).numpy()
-    assert rel_error(engine_run(deploy, inputs)['score'], y) == 0
+    assert rel_error(engine_run(deploy, inputs)['score'], y) <= 1e-6  # NHWC vs NCHW rounding
 
 
 def test_the_command_exports_both_formats_and_keeps_what_exists(tmp_path):
