@@ -64,10 +64,10 @@ RUN /opt/build_pycaffe.sh --source /opt/caffe-src --cuda --python /opt/venv/bin/
     && rm -rf /opt/caffe-src /var/lib/apt/lists/*
 # The Debian packages of the libraries Caffe loads, with the CUDA ones resolved in the
 # venv (PyTorch's wheels) as the final image resolves them: those need no package.
-RUN LD_LIBRARY_PATH=$(python3 /opt/fcn-build/steps.py libdirs /opt/venv | paste -sd:) \
+RUN python3 /opt/fcn-build/steps.py libdirs /opt/venv >/opt/pycaffe/ld.so.conf \
+    && LD_LIBRARY_PATH=$(paste -sd: /opt/pycaffe/ld.so.conf) \
         python3 /opt/fcn-build/steps.py needed --provided /opt/venv --provided /opt/pycaffe \
         /opt/pycaffe/lib/libcaffe.so.1.0.0 /opt/pycaffe/python/caffe/_caffe.so >/opt/pycaffe/packages.txt \
-    && python3 /opt/fcn-build/steps.py libdirs /opt/venv >/opt/pycaffe/ld.so.conf \
     && cat /opt/pycaffe/packages.txt
 
 # cpu: no Caffe (the torch backend runs everything); an empty prefix.

@@ -103,6 +103,8 @@ def test_caffes_packages_come_from_the_tested_steps_and_nvcc_is_checked_first():
     assert archs < build and 'nvcc --list-gpu-arch' in cuda[archs]
     needed, = [r for r in cuda if 'steps.py needed' in r]
     assert '--provided /opt/venv' in needed and 'packages.txt' in needed
+    # CUDA's libraries resolved where the final image finds them: the wheels' directories first
+    assert needed.index('steps.py libdirs') < needed.index('LD_LIBRARY_PATH=') < needed.index('steps.py needed')
     install, = [r for r in runs('') if 'apt-get install' in r]
     assert 'steps.py install-list /opt/pycaffe/packages.txt' in install
     assert '$(cat' not in install and '2>/dev/null' not in install  # no hidden failures
