@@ -167,7 +167,7 @@ def test_outputs_go_to_out_and_weights_come_from_the_data_mount():
 def test_dockerignore_keeps_local_environments_outputs_data_and_weights_out():
     ignored = {line.strip() for line in read('.dockerignore').splitlines()
                if line.strip() and not line.startswith('#')}
-    assert {'.git', '.venv', 'out', '*/snapshot', 'ilsvrc-nets', 'data/*', '*.caffemodel',
+    assert {'.git', '.venv', 'out', '*/snapshot', 'ilsvrc-nets', 'data/*/*', 'data/*.*', '*.caffemodel',
             '**/*.caffemodel'} <= ignored
 
 
