@@ -17,10 +17,11 @@ set -euo pipefail
 
 CAFFE_VERSION=1.0.0+git20180821.99bd997-8   # Debian source package of BVLC Caffe
 CAFFE_SUITE=bullseye                        # the last Debian suite that ships it
-# GPU build: the architectures of A100, A10/RTX 30, L4/RTX 40, H100/H200
-# (CUDA 13 no longer accepts anything before sm_75), plus sm_90 PTX so newer
-# GPUs can JIT-compile.
-CUDA_ARCH="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86"
+# GPU build: the architectures of T4/RTX 20, A100, A10/RTX 30, L4/RTX 40,
+# H100/H200 (CUDA 13 no longer accepts anything before sm_75), plus sm_90 PTX so
+# newer GPUs can JIT-compile.
+CUDA_ARCH="-gencode arch=compute_75,code=sm_75"
+CUDA_ARCH+=" -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86"
 CUDA_ARCH+=" -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=[sm_90,compute_90]"
 
 say() { echo "build_pycaffe: $*"; }
@@ -57,6 +58,27 @@ script_sum=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)  # the patches live her
 exec 9>"$prefix/.lock"
 flock 9
 
+# --- apt helpers (the build dependencies are installed further down) -------------
+apt_updated=0
+apt_update() {
+    if [ "$apt_updated" = 0 ]; then
+        say "apt-get update"
+        $sudo apt-get update -q >/dev/null
+        apt_updated=1
+    fi
+}
+need_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt_update
+        say "installing ${missing[*]}"
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+}
 # --- What would be built: the stamp -------------------------------------------
 # Python facts, one per line: executable, version, X.Y, include dir, library
 # dir, numpy version, numpy include dir.
@@ -90,6 +112,8 @@ fi
 if [ "$cuda" = 1 ]; then
     nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
     [ -x "$nvcc" ] || die "--cuda: nvcc not found (put CUDA's bin on PATH)"
+    # Without a host compiler nvcc --dryrun prints no TOP= line: install it first.
+    command -v g++ >/dev/null || need_packages build-essential
     # nvcc may be a wrapper script elsewhere: ask it where its toolkit is.
     cuda_dir=$("$nvcc" --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)
     [ -n "$cuda_dir" ] && cuda_dir=$(cd "$cuda_dir" && pwd) || die "--cuda: cannot locate the CUDA toolkit of $nvcc"
@@ -129,27 +153,6 @@ fi
 rm -f "$prefix/stamp"   # from here on the prefix is not a finished build
 start=$SECONDS
 
-# --- Build dependencies (apt) ---------------------------------------------------
-apt_updated=0
-apt_update() {
-    if [ "$apt_updated" = 0 ]; then
-        say "apt-get update"
-        $sudo apt-get update -q >/dev/null
-        apt_updated=1
-    fi
-}
-need_packages() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        apt_update
-        say "installing ${missing[*]}"
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            "${missing[@]}" >/dev/null
-    fi
-}
 command -v dpkg-query >/dev/null || die "this script needs a Debian or Ubuntu system (apt)"
 need_packages build-essential dpkg-dev libboost-dev libboost-filesystem-dev \
     libboost-system-dev libboost-thread-dev libboost-python-dev libgflags-dev \
