@@ -260,7 +260,10 @@ def measure(spec):
                        cwd=REPO, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel='2'))
     lines = [l for l in r.stdout.splitlines() if l.startswith('{')]
     if r.returncode != 0 or not lines:
-        return dict(spec, error=(r.stderr.strip().splitlines() or ['failed'])[-1])
+        why = (r.stderr.strip().splitlines() or ['failed (exit %d)' % r.returncode])[-1]
+        if r.returncode < 0:  # the kernel's OOM killer leaves no message of its own
+            why = 'killed by signal %d%s' % (-r.returncode, ' (out of memory?)' if r.returncode == -9 else '')
+        return dict(spec, error=why)
     return json.loads(lines[-1])
 
 

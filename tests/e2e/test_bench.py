@@ -102,3 +102,11 @@ def test_rounds_pool_trials_and_keep_errors():
                                                                 peak_rss_mb=12.0)
     failed = dict(config='torch-cpu', error='out of memory')
     assert fcn_bench.pool(a, failed) == failed and fcn_bench.pool(failed, a) == failed
+
+
+def test_a_killed_measurement_says_so(monkeypatch):
+    """A child the kernel kills (out of memory, with no message of its own) is reported as such."""
+    class Killed:
+        returncode, stdout, stderr = -9, '', ''
+    monkeypatch.setattr(fcn_bench.subprocess, 'run', lambda *a, **k: Killed())
+    assert fcn_bench.measure(dict(config='torch-cpu'))['error'] == 'killed by signal 9 (out of memory?)'
