@@ -16,9 +16,11 @@ ACROSS = caffe_pb2.LRNParameter.ACROSS_CHANNELS
 def _window_sum(x, n, across):
     """Sum of x over the n-neighbourhood (channels, or n x n pixels), zero padded."""
     pad = (n - 1) // 2
+    # padded here, not by the pooling: a window wider than the blob is legal in Caffe
     if across:
-        return F.avg_pool3d(x.unsqueeze(1), (n, 1, 1), 1, (pad, 0, 0), False, True, 1).squeeze(1)
-    return F.avg_pool2d(x, n, 1, pad, False, True, 1)
+        x = F.pad(x.unsqueeze(1), (0, 0, 0, 0, pad, pad))
+        return F.avg_pool3d(x, (n, 1, 1), 1, 0, False, True, 1).squeeze(1)
+    return F.avg_pool2d(F.pad(x, (pad, pad, pad, pad)), n, 1, 0, False, True, 1)
 
 
 @register('LRN')
