@@ -8,6 +8,10 @@ import importlib
 from .proto import caffe_pb2  # noqa: F401
 from .net_spec import NetSpec, layers, params, to_proto  # noqa: F401
 from . import coord_map  # noqa: F401
+from .runtime import (NCCL, Timer, has_nccl, init_log, log, set_multiprocess,  # noqa: F401
+                      set_solver_count, set_solver_rank, solver_count, solver_rank)
+
+__version__ = '1.0.0'  # the Caffe (CAFFE_VERSION) whose pycaffe API this is
 
 # plain ints in Caffe too: scripts read them without needing the engine
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
@@ -17,6 +21,7 @@ _ENGINE = {
     '.engine.device': ('set_mode_cpu', 'set_mode_gpu', 'set_device', 'set_random_seed',
                        'set_precision', 'set_channels_last', 'set_strict', 'set_cudnn_benchmark',
                        'set_reuse_host_memory'),
+    '.engine.layers': ('layer_type_list',),
     '.engine.net': ('Net',),
     '.engine.python_layer': ('Layer',),
     '.engine.sgd_solvers': ('SGDSolver', 'NesterovSolver', 'AdaGradSolver', 'RMSPropSolver',
@@ -26,7 +31,8 @@ _HOME = {name: module for module, names in _ENGINE.items() for name in names}
 _SUBMODULES = ('engine', 'errors', 'formats', 'io', 'proto')
 # a star import gets pycaffe's API, the engine's names too (that loads it)
 __all__ = ['caffe_pb2', 'NetSpec', 'layers', 'params', 'to_proto', 'coord_map', 'TRAIN', 'TEST',
-           *_HOME]
+           'NCCL', 'Timer', 'has_nccl', 'init_log', 'log', 'set_multiprocess', 'set_solver_count',
+           'set_solver_rank', 'solver_count', 'solver_rank', *_HOME]
 
 
 def __getattr__(name):

@@ -250,6 +250,7 @@ class Net:
                            for layer in self._layers]
         self._relu_after = [self._relu_follows(i) for i in range(len(self._layers))]
         self._param_text = param
+        self._hooks = {k: [] for k in ('before_forward', 'after_forward', 'before_backward', 'after_backward')}
 
     def _relu_follows(self, i):
         """Whether layer ``i`` is a Convolution that may apply the next layer, an in-place
@@ -394,10 +395,13 @@ class Net:
         layers, bottoms, tops, loss_tops = self._layers, self._bottoms, self._tops, self._loss_tops
         mixed = _device.compute_dtype() != torch.float32
         relu_after = self._relu_after
+        hooks = self._hooks['before_forward'] or self._hooks['after_forward']
         for i in range(start, end + 1):
             layer, b, t = layers[i], bottoms[i], tops[i]
+            if hooks:
+                self._run_hooks('before_forward', i)
             if relu_after[i]:
-                layer.fuse_relu = i < end
+                layer.fuse_relu = i < end and not hooks  # hooks see each layer's own output
             elif i > start and relu_after[i - 1] and layers[i - 1].relu_applied:
                 continue  # the convolution before applied this ReLU
             if mixed and not layer.low_precision:
@@ -408,7 +412,13 @@ class Net:
             for j in loss_tops[i]:
                 t[j].start_download()
                 losses.append(t[j])
+            if hooks:
+                self._run_hooks('after_forward', i)
         return losses
+
+    def _run_hooks(self, when, i):
+        for hook in self._hooks[when]:
+            hook(i)
 
     @staticmethod
     def _weighted_loss(blobs):
@@ -423,12 +433,27 @@ class Net:
         self._follow_mode()
         mixed = _device.compute_dtype() != torch.float32
         for i in range(start, end - 1, -1):
+            self._run_hooks('before_backward', i)
             if self._layer_need_backward[i]:
                 layer = self._layers[i]
                 if mixed and not layer.low_precision:
                     for blob in self._tops[i] + self._bottoms[i]:
                         blob.to_float32()
                 layer.backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
+            self._run_hooks('after_backward', i)
+
+    def before_forward(self, hook):
+        """Call ``hook(layer_index)`` before each layer's forward (Caffe's Net callbacks)."""
+        self._hooks['before_forward'].append(hook)
+
+    def after_forward(self, hook):
+        self._hooks['after_forward'].append(hook)
+
+    def before_backward(self, hook):
+        self._hooks['before_backward'].append(hook)
+
+    def after_backward(self, hook):
+        self._hooks['after_backward'].append(hook)
 
     def _fill(self, call, what, names, field, arrays):
         """Write keyword ``arrays`` into the ``field`` of blobs ``names`` (all of them, batch-sized)."""
@@ -445,11 +470,14 @@ class Net:
             getattr(blob, field)[...] = value
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
-        """Run the net; keyword arrays fill input blobs. Returns {output: data}."""
+        """Run layers ``start``..``end`` (names, inclusive); keyword arrays fill the inputs.
+
+        Returns {blob: data} for the net's outputs, or the tops of layer ``end`` when
+        it is given, and the blobs named in ``blobs``."""
         start_ind = self._layer_id(start) if start is not None else 0
         if end is not None:
             end_ind = self._layer_id(end)
-            outputs = set([end] + list(blobs or []))
+            outputs = set(self.top_names[end] + list(blobs or []))
         else:
             end_ind = len(self._layers) - 1
             outputs = set(self.outputs + list(blobs or []))
@@ -458,17 +486,63 @@ class Net:
         return {out: self.blobs[out].data for out in outputs}
 
     def backward(self, diffs=None, start=None, end=None, **kwargs):
-        """Backpropagate; keyword arrays fill output diffs. Returns {input: diff}."""
+        """Backpropagate from layer ``start`` down to ``end``; keyword arrays fill the
+        outputs' diffs. Returns {blob: diff} for the net's inputs, or the bottoms of
+        layer ``end`` when it is given, and the blobs named in ``diffs``."""
         start_ind = self._layer_id(start) if start is not None else len(self._layers) - 1
         if end is not None:
             end_ind = self._layer_id(end)
-            outputs = set([end] + list(diffs or []))
+            outputs = set(self.bottom_names[end] + list(diffs or []))
         else:
             end_ind = 0
             outputs = set(self.inputs + list(diffs or []))
         self._fill('backward', 'outputs', self.outputs, 'diff', kwargs)
         self._backward(start_ind, end_ind)
         return {out: self.blobs[out].diff for out in outputs}
+
+    def forward_all(self, blobs=None, **kwargs):
+        """``forward`` over inputs of any length, a batch at a time; returns {blob: array}."""
+        outs = collections.defaultdict(list)
+        for batch in self._batches(kwargs):
+            for name, value in self.forward(blobs=blobs, **batch).items():
+                outs[name].extend(value.copy())
+        return self._unpad(outs, kwargs)
+
+    def forward_backward_all(self, blobs=None, diffs=None, **kwargs):
+        """``forward`` then ``backward`` a batch at a time; keyword arrays are inputs and
+        output diffs. Returns ({blob: data}, {blob: diff})."""
+        inputs = {k: v for k, v in kwargs.items() if k in self.inputs}
+        top_diffs = {k: v for k, v in kwargs.items() if k in self.outputs}
+        outs, grads = collections.defaultdict(list), collections.defaultdict(list)
+        for fb, bb in zip(self._batches(inputs), self._batches(top_diffs)):
+            for name, value in self.forward(blobs=blobs, **fb).items():
+                outs[name].extend(value.copy())
+            for name, value in self.backward(diffs=diffs, **bb).items():
+                grads[name].extend(value.copy())
+        return self._unpad(outs, inputs), self._unpad(grads, inputs)
+
+    def _batches(self, arrays):
+        """Split {blob: array} into batch-sized pieces, the last one padded with zeros."""
+        if not arrays:
+            yield {}  # nothing to split: one pass, as pycaffe makes
+            return
+        num = len(next(iter(arrays.values())))
+        size = self.blobs[next(iter(arrays))].shape[0]
+        for start in range(0, num, size):
+            batch = {}
+            for name, value in arrays.items():
+                piece = np.asarray(value[start:start + size])
+                if len(piece) < size:
+                    pad = np.zeros((size - len(piece),) + piece.shape[1:], piece.dtype)
+                    piece = np.concatenate([piece, pad])
+                batch[name] = piece
+            yield batch
+
+    @staticmethod
+    def _unpad(outs, arrays):
+        """The collected batches as arrays, the padding of the last batch dropped."""
+        num = len(next(iter(arrays.values()))) if arrays else None
+        return {name: np.asarray(values)[:num] for name, values in outs.items()}
 
     def reshape(self):
         """Propagate input shape changes through every layer."""
@@ -481,10 +555,46 @@ class Net:
             p.tdiff.zero_()
 
     def copy_from(self, weights):
-        """Load parameters by layer name from a .caffemodel (Caffe's CopyTrainedLayersFrom)."""
-        from ..formats import read_weights
+        """Load parameters by layer name from a .caffemodel, or HDF5 weights when the
+        name ends in .h5 (Caffe's CopyTrainedLayersFrom)."""
+        from ..formats import hdf5, read_weights
+        if hdf5.is_hdf5(weights):
+            return self.load_hdf5(weights)
         source = read_weights(os.fspath(weights))
         self.copy_from_proto(source, os.fspath(weights))
+
+    def load_hdf5(self, filename):
+        """Load parameters by layer name from HDF5 weights (Caffe's CopyTrainedLayersFromHDF5)."""
+        from ..formats import hdf5
+        where = os.fspath(filename)
+        for name, values in hdf5.read_params(where).items():
+            if name not in self._layer_index:
+                continue
+            lid = self._layer_index[name]
+            target = self._layers[lid].blobs
+            if len(values) > len(target) or not set(values) <= set(range(len(target))):
+                raise NetError("%s: layer '%s' has %d parameter blobs, the net's layer %d"
+                               % (where, name, len(values), len(target)))
+            for j, t in enumerate(target):
+                if j not in values:
+                    if self._param_owners[self._net_param_id(lid, j)] == -1:
+                        raise NetError("%s: layer '%s' lacks parameter %d" % (where, name, j))
+                    continue  # shared: the owner's file entry holds it
+                if values[j].shape != tuple(t.shape):
+                    raise NetError("%s: cannot copy param %d of layer '%s': shape %s in the file, "
+                                   "%s in the net" % (where, j, name, values[j].shape, t.shape))
+                t.data[...] = values[j]
+
+    def save_hdf5(self, filename, write_diff=False):
+        """Write the parameters as Caffe's HDF5 weights (atomically)."""
+        from ..formats import hdf5
+        layers = [(name, [(b.data, b.diff, self._param_owners[self._net_param_id(lid, j)] == -1)
+                          for j, b in enumerate(layer.blobs)])
+                  for lid, (name, layer) in enumerate(zip(self._layer_names, self._layers))]
+        hdf5.write_params(os.fspath(filename), layers, write_diff)
+
+    def _net_param_id(self, lid, pid):
+        return self._param_layer.index((lid, pid))
 
     def copy_from_proto(self, source, where='<NetParameter>'):
         from ..io import blobproto_to_array, blob_shape, shape_equals

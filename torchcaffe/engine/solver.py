@@ -189,6 +189,10 @@ class Solver:
             self.test_all()
         info('Optimization Done.')
 
+    def share_weights(self, net):
+        """Make ``net`` use this solver's train-net parameters (pycaffe's share_weights)."""
+        net.share_with(self.net)
+
     def apply_update(self):
         """Turn the accumulated gradients into a weight update; advance ``iter``."""
         raise NotImplementedError

@@ -1,0 +1,58 @@
+"""Caffe's HDF5 weights (Net::ToHDF5, CopyTrainedLayersFromHDF5).
+
+A file holds a group ``data`` (and ``diff`` when diffs are written) with one
+group per layer, in the net's order, and in it one float32 dataset per
+parameter blob named by its index: ``data/conv1/0``. h5py is an optional extra.
+"""
+import io
+import os
+
+import numpy as np
+
+from ..errors import FormatError
+from .files import atomic_write
+
+
+def h5py():
+    """The h5py module, or an error saying which extra brings it."""
+    try:
+        import h5py as module
+    except ImportError:
+        raise ImportError("HDF5 files need h5py: pip install 'fcn[data]' (or h5py)") from None
+    return module
+
+
+def is_hdf5(path):
+    """Whether Caffe would read ``path`` as HDF5 weights (its test: the name ends in .h5)."""
+    return os.fspath(path).endswith('.h5')
+
+
+def write_params(path, layers, write_diff=False):
+    """Write ``layers``, [(name, [(data, diff or None, own)])], atomically; only the
+    blobs a layer owns get data (a shared one is its owner's), every blob its diff."""
+    buffer = io.BytesIO()  # built in memory, then written in one atomic replace
+    with h5py().File(buffer, 'w') as f:
+        data = f.create_group('data')
+        diff = f.create_group('diff') if write_diff else None
+        for name, blobs in layers:
+            group = data.create_group(name)
+            dgroup = diff.create_group(name) if write_diff else None
+            for j, (values, grads, own) in enumerate(blobs):
+                if own:
+                    group.create_dataset(str(j), data=np.asarray(values, np.float32))
+                if write_diff:
+                    dgroup.create_dataset(str(j), data=np.asarray(grads, np.float32))
+    atomic_write(path, buffer.getvalue())
+
+
+def read_params(path):
+    """{layer: {index: array}} of the ``data`` group of HDF5 weights at ``path``."""
+    path = os.fspath(path)
+    try:
+        with h5py().File(path, 'r') as f:
+            if 'data' not in f:
+                raise FormatError("%s: no 'data' group (not Caffe HDF5 weights)" % path)
+            return {name: {int(k): np.asarray(v, np.float32) for k, v in group.items()}
+                    for name, group in f['data'].items()}
+    except OSError as e:
+        raise FormatError('%s: cannot read HDF5 weights: %s' % (path, e)) from None
