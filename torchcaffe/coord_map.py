@@ -21,6 +21,15 @@ PASS_THROUGH_LAYERS = frozenset([
 IDENTITY = (None, np.array([Fraction(1)], dtype=object), np.array([Fraction(0)], dtype=object))
 
 
+class CropError(NetError, AssertionError):
+    """Tops that a Crop cannot relate: scales differ, or the offset is negative or
+    fractional (an AssertionError, as pycaffe's coord_map raises)."""
+
+
+class DisconnectedError(NetError, RuntimeError):
+    """Tops with no common ancestor through mapped layers (pycaffe: RuntimeError)."""
+
+
 class UndefinedMapException(NetError):
     """A layer whose coordinate map is not defined (the walk stops there)."""
 
@@ -131,7 +140,7 @@ def coord_map_from_to(top_from, top_to):
     for ancestor, to_map in to_maps.items():
         if ancestor in from_maps:
             return compose(to_map, inverse(from_maps[ancestor]))
-    raise NetError('cannot relate %r to %r: no common ancestor through layers '
+    raise DisconnectedError('cannot relate %r to %r: no common ancestor through layers '
                    'with coordinate maps' % (top_from, top_to))
 
 
@@ -140,12 +149,12 @@ def crop(top_from, top_to):
     axis, scale, shift = coord_map_from_to(top_from, top_to)
     what = 'cannot crop %r to %r' % (top_from, top_to)
     if any(a != 1 for a in scale):
-        raise NetError('%s: their scales differ (%s)' % (what, ', '.join(map(str, scale))))
+        raise CropError('%s: their scales differ (%s)' % (what, ', '.join(map(str, scale))))
     if any(b > 0 for b in shift):
-        raise NetError('%s: it would need a negative offset (%s)'
+        raise CropError('%s: it would need a negative offset (%s)'
                        % (what, ', '.join(str(-b) for b in shift)))
     if any(b.denominator != 1 for b in shift):
-        raise NetError('%s: the offset is not integral (%s)'
+        raise CropError('%s: the offset is not integral (%s)'
                        % (what, ', '.join(str(-b) for b in shift)))
     spatial = 2 if axis is None else axis + 1  # None: only pass-through layers between
     return L.Crop(top_from, top_to,

@@ -116,13 +116,17 @@ class Top:
         return self.fn._to_proto(layers, names, autonames)
 
 
+class BottomTypeError(NetError, TypeError):
+    """A layer given something other than a Top as a bottom (pycaffe: TypeError)."""
+
+
 class Function:
     """A layer: its type, bottoms (Tops) and keyword parameters."""
 
     def __init__(self, type_name, inputs, params):
         for i, bottom in enumerate(inputs):
             if not isinstance(bottom, Top):
-                raise NetError('%s: bottom %d is not a Top but %r' % (type_name, i, bottom))
+                raise BottomTypeError('%s: bottom %d is not a Top but %r' % (type_name, i, bottom))
         self.type_name = type_name
         self.inputs = tuple(inputs)
         params = dict(params)
