@@ -142,3 +142,26 @@ def test_module_functions_as_pycaffe(pycaffe):
     assert caffe.__version__ == pycaffe.__version__
     assert 'Python' in caffe.layer_type_list()
     assert caffe.layer_type_list() == sorted(caffe.layer_type_list())
+
+
+def test_clear_param_diffs_zeroes_what_the_user_holds(tmp_path):
+    """Diffs are dropped rather than zero-filled when nobody holds them; an array the
+    user took from ``diff`` still reads zeros after the clear, and backward adds up."""
+    path = tmp_path / 'net.prototxt'
+    path.write_text(NET)
+    net = caffe.Net(str(path), caffe.TEST)
+    for blobs in net.params.values():
+        for b in blobs:
+            b.data[...] = 0.5
+    net.forward(x=np.ones((2, 3), np.float32))
+    net.blobs['out'].diff[...] = 1
+    net.backward()
+    first = net.params['ip'][0].diff.copy()
+    assert np.abs(first).sum() > 0
+    held = net.params['ip'][0].diff
+    net.clear_param_diffs()
+    assert not held.any()
+    net.backward()
+    net.backward()  # Caffe accumulates parameter diffs over passes
+    np.testing.assert_allclose(net.params['ip'][0].diff, 2 * first, rtol=1e-6)
+    np.testing.assert_allclose(held, 2 * first, rtol=1e-6)

@@ -109,6 +109,22 @@ class SyncedArray:
         self._head = _SYNCED if self.unified and t.dtype == torch.float32 else _DEVICE
         self._tensor = t
 
+    def clear(self):
+        """Zero the contents. While no host array is out, the buffer is only dropped: the
+        next use allocates zeros, or ``accumulate`` adopts its first addend (no fill, no add)."""
+        if self._handouts or self._head == _NONE:
+            self.tensor().zero_()
+        else:
+            self._place(self.device)
+            self._head, self._derived = _NONE, None
+
+    def accumulate(self, t):
+        """Add ``t``, a tensor of this shape that the caller hands over (no one else holds it)."""
+        if self._head == _NONE and t.dtype == torch.float32 and t.shape == self.shape:
+            self.set_tensor(t)
+        else:
+            self.tensor().add_(t)
+
     def start_download(self):
         """Begin copying the tensor to the host if it is newer; ``array`` then waits only
         for this copy, not for everything queued on the device after it."""
@@ -275,6 +291,13 @@ class Blob:
     @tdiff.setter
     def tdiff(self, t):
         self._diff.set_tensor(t)
+
+    def clear_diff(self):
+        self._diff.clear()
+
+    def add_diff(self, t):
+        """Accumulate the parameter gradient ``t`` (fresh, owned by no one else) into diff."""
+        self._diff.accumulate(t)
 
     def read_data(self):
         """Data as a read-only host array; unlike ``data``, the device copy stays valid."""

@@ -552,7 +552,7 @@ class Net:
 
     def clear_param_diffs(self):
         for p in self.learnable_params:
-            p.tdiff.zero_()
+            p.clear_diff()
 
     def copy_from(self, weights):
         """Load parameters by layer name from a .caffemodel, or HDF5 weights when the

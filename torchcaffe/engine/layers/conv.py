@@ -232,9 +232,9 @@ class _ConvBase(Layer):
                 gi, gw, gb = aten.convolution_backward(
                     dy, x, w, [self.num_output] if need_b else None, *self.conv_args, need)
             if need_w:
-                self.blobs[0].tdiff.add_(gw)
+                self.blobs[0].add_diff(gw)
             if need_b:
-                self.blobs[1].tdiff.add_(gb)
+                self.blobs[1].add_diff(gb)
             if down:
                 b.tdiff = gi
 

@@ -52,8 +52,8 @@ class InnerProduct(Layer):
         x = bottom[0].tdata.reshape(-1, self.k)
         if self.param_propagate_down[0]:
             gw = g.t() @ x
-            self.blobs[0].tdiff.add_(gw.t() if self.transpose else gw)
+            self.blobs[0].add_diff(gw.t() if self.transpose else gw)
         if self.bias_term and self.param_propagate_down[1]:
-            self.blobs[1].tdiff.add_(g.sum(0))
+            self.blobs[1].add_diff(g.sum(0))
         if propagate_down[0]:
             bottom[0].tdiff = (g @ self._weight()).reshape(bottom[0].shape)
