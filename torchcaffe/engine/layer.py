@@ -53,6 +53,8 @@ class Layer:
     equal_bottoms_tops = False
     # May take and give bfloat16 blobs in bf16 mode; the net hands other layers float32.
     low_precision = False
+    # False when the net never runs this layer's backward: forward may keep less state.
+    need_backward = True
 
     def __init__(self, param, phase, device):
         self.param = param      # Caffe's layer_param_: setup may add loss weights

@@ -241,6 +241,8 @@ class Net:
                     self._bottom_need_backward[lid][j] = need
                     self._blob_need_backward[bid] = self._blob_need_backward[bid] or need
                 layer.param_propagate_down = [True] * len(layer.blobs)
+        for layer, need in zip(self._layers, self._layer_need_backward):
+            layer.need_backward = need
         self._output_ids = [name_to_id[n] for n in sorted(available)]
         self._blob_index = {n: i for i, n in enumerate(self._blob_names)}
         self._layer_index = {}

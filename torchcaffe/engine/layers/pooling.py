@@ -93,6 +93,10 @@ class Pooling(Layer):
         oh, ow = self.out
         if self.method == P.MAX:
             xp, pad = self._padded(x, float('-inf'))
+            if not self.need_backward and len(top) == 1:  # no argmax to keep
+                y = F.max_pool2d(xp, self.kernel, self.stride, pad, 1, self._ceil_mode(pad))
+                top[0].tdata = y[:, :, :oh, :ow]
+                return
             y, idx = F.max_pool2d(xp, self.kernel, self.stride, pad, 1, self._ceil_mode(pad), True)
             y, idx = y[:, :, :oh, :ow], idx[:, :, :oh, :ow]
             if pad != self.pad:  # indices into the padded plane -> the input plane
