@@ -1,3 +1,4 @@
 """Engine layer implementations; importing this package registers every type."""
-from . import (accuracy, argmax, batch_norm, conv, data, eltwise, inner_product, loss,  # noqa: F401
-               lrn, mvn, neuron, pooling, reduction, scale, softmax, structure, tile)
+from . import (accuracy, argmax, batch_norm, batch_reindex, conv, data, eltwise, embed,  # noqa: F401
+               filter, im2col, inner_product, loss, lrn, mvn, neuron, parameter, pooling,
+               reduction, scale, softmax, structure, tile)
