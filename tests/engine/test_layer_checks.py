@@ -4,7 +4,6 @@ test also confirms that the reference aborts on the same net."""
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import refcaffe

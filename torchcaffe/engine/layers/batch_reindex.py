@@ -1,5 +1,4 @@
 """BatchReindex: top item i is bottom item indices[i] (the second bottom, 1-axis)."""
-import numpy as np
 import torch
 
 from ..layer import Layer, register

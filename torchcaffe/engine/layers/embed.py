@@ -1,7 +1,6 @@
 """Embed: a lookup table; each input value (an integer index held as a float) picks
 one row of the (input_dim, num_output) weight, plus an optional bias."""
 import numpy as np
-import torch
 
 from ..layer import Layer, register
 
