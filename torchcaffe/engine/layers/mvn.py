@@ -1,5 +1,6 @@
 """MVN: subtract the mean (and divide by the standard deviation) of each channel of
 each item, or of each item across channels."""
+import numpy as np
 import torch
 
 from ..layer import Layer, register
@@ -36,8 +37,19 @@ class MVN(Layer):
         if self.param.mvn_param.normalize_variance:
             y = top[0].tdata.reshape(self.rows, -1)
             dim = g.shape[1]
-            inner = y * (y * g).sum(1, keepdim=True) + g.sum(1, keepdim=True)
-            grad = (g - inner / dim) / self.std
+            yg = (y * g).sum(1, keepdim=True)
+            if top[0] is bottom[0]:
+                grad = self._inplace_grad(y, yg, dim)
+            else:
+                grad = (g - (y * yg + g.sum(1, keepdim=True)) / dim) / self.std
         else:
             grad = g - g.mean(1, keepdim=True)
         bottom[0].tdiff = grad.reshape(bottom[0].shape)
+
+    def _inplace_grad(self, y, yg, dim):
+        """Caffe's in-place gradient. Its steps write into the diff buffer that also
+        holds the top diff, so later steps read their own partial results; the last,
+        ``d = d - d / dim`` as a scale then an add (Caffe's axpby without MKL), doubles
+        them: -2/dim sum(y dy) (y + sum(y)) / std."""
+        partial = y * yg + yg * y.sum(1, keepdim=True)
+        return partial * (2 * float(np.float32(-1.0 / dim))) / self.std

@@ -251,7 +251,9 @@ class Log(Neuron):
             inv = torch.reciprocal(self._affine(bottom[0].tdata))
             if self.grad_scale != 1:
                 inv = inv * self.grad_scale
-            bottom[0].tdiff = top[0].tdiff * inv
+            # In place, Caffe builds the factor in the diff buffer that holds the top
+            # diff, then multiplies the two: the factor squared.
+            bottom[0].tdiff = inv * inv if top[0] is bottom[0] else top[0].tdiff * inv
 
 
 @register('Swish')
