@@ -46,7 +46,7 @@ class Reduction(Layer):
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
-        g = (top[0].tdiff.reshape(self.num, 1) * self.coeff)
+        g = top[0].tdiff.reshape(self.num, 1) * self.coeff
         if self.op in (R.SUM, R.MEAN):
             grad = g.expand(self.num, self.dim)
         else:
