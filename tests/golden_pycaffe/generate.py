@@ -21,6 +21,8 @@ case.json (every key optional):
   files     {name: {"hdf5": {dataset: spec}}} or {name: {"text": "..."}}: files
             the net reads, written into the case directory before it loads
   random    blobs whose data is random (TRAIN-phase sampling): data not stored
+Parameters a forward pass changes (BatchNorm's running averages in TRAIN) are
+also stored as they are after the forward pass, as param_forward/<layer>/<i>.
 A spec is {"normal": [mean, std]}, {"uniform": [low, high]}, {"int": [low, high)},
 {"const": value}, optionally with "shape" (files only) and "dtype".
 """
@@ -107,6 +109,10 @@ def run_case(case_dir):
     for b, blob in net.blobs.items():
         if b not in random and not ('input/' + b in out and np.array_equal(out['input/' + b], blob.data)):
             out['data/' + b] = blob.data.copy()
+    for layer, blobs in net.params.items():
+        for i, b in enumerate(blobs):
+            if not np.array_equal(b.data, out['param/%s/%d' % (layer, i)]):
+                out['param_forward/%s/%d' % (layer, i)] = b.data.copy()
     for b in loss_blobs:
         out['loss/' + b] = np.float32(net.blobs[b].data.reshape(-1)[0])
 

@@ -159,7 +159,7 @@ def run_case(caffe, case, data_tol, diff_tol, param_tol=None, sentinel=True, los
         patterns = {}
         for l, blobs in net.params.items():
             for i, pb in enumerate(blobs):
-                patterns[l, i] = rng.randn(*pb.diff.shape).astype(np.float32)
+                patterns[l, i] = np.asarray(rng.randn(*pb.diff.shape), np.float32)  # 0-axis blobs too
                 pb.diff[...] = patterns[l, i]
         for b, d in top_diffs.items():
             net.blobs[b].diff[...] = d
