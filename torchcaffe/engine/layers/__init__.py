@@ -1,3 +1,3 @@
 """Engine layer implementations; importing this package registers every type."""
 from . import (accuracy, conv, data, eltwise, inner_product, loss, lrn, neuron,  # noqa: F401
-               pooling, scale, softmax, spp, structure)
+               pooling, recurrent, scale, softmax, spp, structure)
