@@ -170,6 +170,11 @@ class EuclideanLoss(LossLayer):
                 b.tdiff = (self.delta * (sign * top[0].tdiff.reshape(()) / n)).reshape(b.shape)
 
 
+def legacy_chw(shape):
+    """Caffe's legacy (channels, height, width) of a blob of at most 4 axes."""
+    return tuple(shape[1:4]) + (1,) * (4 - max(len(shape), 1))
+
+
 def check_same_num(layer, bottom):
     """Caffe's LossLayer::Reshape: data and labels agree on the first axis."""
     if bottom[0].shape[:1] != bottom[1].shape[:1]:
@@ -198,8 +203,7 @@ class ContrastiveLoss(LossLayer):
     def reshape(self, bottom, top):
         super().reshape(bottom, top)
         a, b, y = (x.shape for x in bottom)
-        tail = lambda s: tuple(s[1:]) + (1,) * (4 - len(s))  # noqa: E731 legacy (C, H, W)
-        if tail(a)[1:3] != (1, 1) or tail(a) != tail(b) or tail(y)[:3] != (1, 1, 1):
+        if legacy_chw(a)[1:] != (1, 1) or legacy_chw(a) != legacy_chw(b) or legacy_chw(y) != (1, 1, 1):
             raise self.error('needs N x C x 1 x 1 pairs and an N x 1 x 1 x 1 similarity, got %s, %s, %s'
                              % (a, b, y))
 
@@ -291,7 +295,7 @@ class MultinomialLogisticLoss(LossLayer):
     def reshape(self, bottom, top):
         super().reshape(bottom, top)
         check_same_num(self, bottom)
-        if tuple(bottom[1].shape[1:]) + (1,) * (4 - len(bottom[1].shape)) != (1, 1, 1):
+        if legacy_chw(bottom[1].shape) != (1, 1, 1):
             raise self.error('needs one label per sample (N x 1 x 1 x 1), got %s' % (bottom[1].shape,))
 
     def _probs(self, bottom):
