@@ -7,5 +7,6 @@ import golden
 
 
 @pytest.mark.parametrize('case', golden.pycaffe_cases())
-def test_pycaffe_case(case):
+def test_pycaffe_case(case, monkeypatch):
+    monkeypatch.chdir(golden.path(case))  # file paths in a prototxt are relative to its case, as generate.py runs them
     golden.run_case(caffe, case, data_tol=1e-5, diff_tol=1e-4)

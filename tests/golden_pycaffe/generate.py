@@ -18,9 +18,13 @@ case.json (every key optional):
   params    {"layer/i": spec} for parameter blobs; default normal(0, 0.5);
             "keep" keeps what Caffe's fillers (or the prototxt) put there
   seed      default crc32 of the case name
-  files     {name: {"hdf5": {dataset: spec}}} or {name: {"text": "..."}}: files
-            the net reads, written into the case directory before it loads
+  files     {name: {"hdf5": {dataset: spec}}}, {name: {"text": "..."}} or
+            {name: {"binaryproto": spec}}: files the net reads, written into the
+            case directory before it loads
   random    blobs whose data is random (TRAIN-phase sampling): data not stored
+  reforward run forward again after the diffs are filled, before each backward
+            (default false): for layers that leave forward state in a bottom
+            diff, as HingeLoss does
 Parameters a forward pass changes (BatchNorm's running averages in TRAIN) are
 also stored as they are after the forward pass, as param_forward/<layer>/<i>.
 A spec is {"normal": [mean, std]}, {"uniform": [low, high]}, {"int": [low, high)},
@@ -70,6 +74,10 @@ def write_files(case_dir, files, rng):
         if 'text' in spec:
             with open(target, 'w') as f:
                 f.write(spec['text'])
+        elif 'binaryproto' in spec:
+            from caffe.io import array_to_blobproto
+            with open(target, 'wb') as f:
+                f.write(array_to_blobproto(draw(rng, spec['binaryproto'], ())).SerializeToString())
         else:
             import h5py
             with h5py.File(target, 'w') as f:
@@ -134,6 +142,8 @@ def run_case(case_dir):
                     pb.diff[...] = fill
             for b, d in top_diffs.items():
                 net.blobs[b].diff[...] = d
+            if spec.get('reforward'):
+                net._forward(0, n - 1)
             net._backward(n - 1, 0)
 
         backward_pass(0)

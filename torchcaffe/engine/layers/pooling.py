@@ -1,9 +1,15 @@
-"""Pooling: MAX and AVE with Caffe's output size (ceil, then clip) and divisors.
+"""Pooling: MAX, AVE and STOCHASTIC with Caffe's output size (ceil, then clip) and divisors.
 
 Torch's pooling kernels follow the same size rule and window semantics, but only
 accept padding up to half the kernel; larger (legal in Caffe) padding goes
 through an explicitly padded input. AVE is computed as a window sum divided by
 Caffe's clipped window size, so every padding case shares one code path.
+
+STOCHASTIC exists in Caffe's GPU code only. Its windows ignore the padding
+(they start at ``p * stride`` and are clipped to the input). TRAIN samples one
+element per window with probability proportional to its value (the values are
+meant to be non-negative) and backward routes the diff to it; TEST outputs the
+probability-weighted average sum(x^2) / sum(x) (0 where the sum is not positive).
 """
 import numpy as np
 import torch
@@ -42,8 +48,6 @@ class Pooling(Layer):
     def layer_setup(self, bottom, top):
         p = self.param.pooling_param
         self.method = p.pool
-        if self.method == P.STOCHASTIC:
-            raise self.error('STOCHASTIC pooling is not supported')
         if len(top) == 2 and self.method != P.MAX:
             raise self.error('only MAX pooling has a second (mask) top')
         self.low_precision = self.method == P.MAX  # AVE divides by float32 window sizes
@@ -91,7 +95,9 @@ class Pooling(Layer):
     def forward(self, bottom, top):
         x = bottom[0].tdata
         oh, ow = self.out
-        if self.method == P.MAX:
+        if self.method == P.STOCHASTIC:
+            top[0].tdata = self._stochastic(x)
+        elif self.method == P.MAX:
             xp, pad = self._padded(x, float('-inf'))
             if not self.need_backward and len(top) == 1:  # no argmax to keep
                 y = F.max_pool2d(xp, self.kernel, self.stride, pad, 1, self._ceil_mode(pad))
@@ -123,12 +129,57 @@ class Pooling(Layer):
             self._divisor = torch.tensor(np.outer(*sizes), dtype=torch.float32, device=x.device)
         return self._divisor
 
+    def _windows(self, x):
+        """(N*C, kh*kw, oh*ow) windows of ``x`` starting at multiples of the stride,
+        zero-filled past the input's end, and each window's top-left (h, w)."""
+        n, c, h, w = x.shape
+        need = [(o - 1) * s + k for o, s, k in zip(self.out, self.stride, self.kernel)]
+        xp = F.pad(x.reshape(n * c, 1, h, w), (0, need[1] - w, 0, need[0] - h))
+        cols = F.unfold(xp, self.kernel, stride=self.stride)
+        return cols, [torch.arange(o, device=x.device) * s for o, s in zip(self.out, self.stride)]
+
+    def _stochastic(self, x):
+        n, c, h, w = x.shape
+        cols, (h0, w0) = self._windows(x)
+        total = cols.sum(1)
+        if self.phase != caffe_pb2.TRAIN:
+            weighted = (cols * cols).sum(1)
+            y = torch.where(total > 0, weighted / total.where(total > 0, torch.ones_like(total)),
+                            torch.zeros_like(total))
+            return y.reshape(n, c, *self.out)
+        # The first element whose running sum reaches u * window sum, u ~ U(0, 1).
+        thres = torch.rand_like(total) * total
+        pick = (cols.cumsum(1) >= thres.unsqueeze(1)).int().argmax(1)
+        y = cols.gather(1, pick.unsqueeze(1)).squeeze(1)
+        kw = self.kernel[1]
+        rows = h0.repeat_interleave(self.out[1]) + pick // kw
+        colw = w0.repeat(self.out[0]) + pick % kw
+        # A window wholly in the padding (possible with pad) holds nothing to pick:
+        # it outputs 0 and takes no diff (Caffe leaves both undefined).
+        self._inside = (rows < h) & (colw < w)
+        self._idx = torch.where(self._inside, rows * w + colw, torch.zeros_like(rows))
+        return y.reshape(n, c, *self.out)
+
+    def _stochastic_backward(self, g, x):
+        n, c, h, w = x.shape
+        grad = torch.zeros((n * c, h * w), dtype=g.dtype, device=g.device)
+        if self.phase == caffe_pb2.TRAIN:
+            grad.scatter_add_(1, self._idx, g.reshape(n * c, -1) * self._inside)
+        else:
+            # Caffe never samples in TEST, so its index buffer stays 0: only input
+            # element 0 takes a diff, that of the one window covering it.
+            grad[0, 0] = g.reshape(-1)[0]
+        return grad.reshape(x.shape)
+
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
         x = bottom[0].tdata
         g = top[0].tdiff
         n, c, h, w = x.shape
+        if self.method == P.STOCHASTIC:
+            bottom[0].tdiff = self._stochastic_backward(g, x)
+            return
         if self.method == P.MAX:
             if self._torch_padded:  # torch's own kernel: no NCHW copies of channels_last data
                 bottom[0].tdiff = aten.max_pool2d_with_indices_backward(
