@@ -151,7 +151,12 @@ def test_data_test_phase_mirror_is_random_and_crop_central(tmp_path):
 def test_data_errors(tmp_path, monkeypatch):
     with pytest.raises(NetError, match="layer 'd'.*not a database"):
         make(data_net(tmp_path / 'none'))
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(NetError, match="layer 'd'.*cannot open LevelDB database"):
+        make(data_net(tmp_path / 'empty', backend='LEVELDB'))
     write_lmdb(tmp_path / 'db', [datum(np.zeros((1, 2, 2), np.uint8))])
+    with pytest.raises(NetError, match="layer 'd'.*batch_size must be positive"):
+        make(data_net(tmp_path / 'db', batch=0))
     with pytest.raises(NetError, match="layer 'd'.*mean_file or mean_value"):
         make(data_net(tmp_path / 'db', 'mean_file: "m" mean_value: 1'))
     with pytest.raises(NetError, match="layer 'd'.*crop_size 3 exceeds"):

@@ -16,7 +16,10 @@ _DB = caffe_pb2.DataParameter
 def _lmdb_values(layer, source):
     """The values of LMDB database ``source`` in key order (one pass)."""
     lmdb = require(layer, 'lmdb', 'an LMDB database')
-    env = lmdb.open(source, readonly=True, lock=False, readahead=False, max_readers=64)
+    try:
+        env = lmdb.open(source, readonly=True, lock=False, readahead=False)
+    except lmdb.Error as e:
+        raise layer.error("cannot open LMDB database '%s': %s" % (source, e)) from None
     try:
         with env.begin(buffers=False) as txn:
             for _, value in txn.cursor():
@@ -28,7 +31,10 @@ def _lmdb_values(layer, source):
 def _leveldb_values(layer, source):
     """The values of LevelDB database ``source`` in key order (one pass)."""
     plyvel = require(layer, 'plyvel', 'a LevelDB database')
-    db = plyvel.DB(source)
+    try:
+        db = plyvel.DB(source)
+    except (plyvel.Error, OSError) as e:
+        raise layer.error("cannot open LevelDB database '%s': %s" % (source, e)) from None
     try:
         for _, value in db.iterator():
             yield value
@@ -62,6 +68,8 @@ class Data(BaseData):
         p = self.param.data_param
         if p.backend not in (_DB.LMDB, _DB.LEVELDB):
             raise self.error('data_param.backend %d is not LMDB or LEVELDB' % p.backend)
+        if p.batch_size <= 0:
+            raise self.error('data_param.batch_size must be positive')
         if not os.path.isdir(p.source):
             raise self.error("data_param.source '%s' is not a database directory" % p.source)
         self.values = self._records()
