@@ -3,7 +3,6 @@ sampling (checked statistically), the backends and formats it was built without
 (LevelDB, encoded Datums, pictures, R-CNN windows: read with OpenCV here, as Caffe
 reads them), and the errors. Every test writes its own small data on disk."""
 import io
-import os
 import sys
 import textwrap
 
