@@ -6,7 +6,7 @@
 #                            [--cuda] [--jobs N] [--force]
 #
 # Default: CPU-only, from Debian's `caffe` source package (bullseye), with
-# Caffe's Makefile: Python layer on, OpenBLAS, HDF5, no OpenCV/LevelDB/LMDB,
+# Caffe's Makefile: Python layer on, OpenBLAS, HDF5, LMDB, no OpenCV/LevelDB,
 # built for PY (default python3) and its numpy. Installs the apt build
 # dependencies itself (sudo when not root). A stamp file records what was
 # built; when nothing changed a second run only checks it and exits.
@@ -156,7 +156,7 @@ start=$SECONDS
 command -v dpkg-query >/dev/null || die "this script needs a Debian or Ubuntu system (apt)"
 need_packages build-essential dpkg-dev libboost-dev libboost-filesystem-dev \
     libboost-system-dev libboost-thread-dev libboost-python-dev libgflags-dev \
-    libgoogle-glog-dev libhdf5-dev libopenblas-dev libprotobuf-dev protobuf-compiler
+    libgoogle-glog-dev libhdf5-dev liblmdb-dev libopenblas-dev libprotobuf-dev protobuf-compiler
 if [ ! -f "$py_include/Python.h" ]; then
     # Debian's own interpreters get their headers from apt; others bring them.
     case $py_exe in
@@ -261,7 +261,7 @@ fi
     fi
     echo "USE_OPENCV := 0"
     echo "USE_LEVELDB := 0"
-    echo "USE_LMDB := 0"
+    echo "USE_LMDB := 1"   # the Data layer's backend (raw Datums: no OpenCV needed)
     echo "WITH_PYTHON_LAYER := 1"
     echo "BLAS := open"
     echo "PYTHON_INCLUDE := $py_include $np_include"

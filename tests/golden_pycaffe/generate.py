@@ -18,9 +18,16 @@ case.json (every key optional):
   params    {"layer/i": spec} for parameter blobs; default normal(0, 0.5);
             "keep" keeps what Caffe's fillers (or the prototxt) put there
   seed      default crc32 of the case name
-  files     {name: {"hdf5": {dataset: spec}}}, {name: {"text": "..."}} or
-            {name: {"binaryproto": spec}}: files the net reads, written into the
-            case directory before it loads
+  files     {name: {"hdf5": {dataset: spec}}}, {name: {"text": "..."}},
+            {name: {"binaryproto": spec}} or {name: {"lmdb": {"count": n,
+            "shape": [c, h, w], "data": spec, "label": spec, "float": bool}}}
+            (Datum records, uint8 bytes unless "float"): files the net reads,
+            written into the case directory before it loads
+  memory    {"data": spec, "labels": spec} (with shapes): given to the net's
+            MemoryData layer by set_input_arrays before the forward passes
+  forwards  forward passes to run (default 1); the golden data is the last's
+  outputs   HDF5 files the net writes: their datasets are stored as
+            file/<name>/<dataset> (read after the net is deleted)
   random    blobs whose data is random (TRAIN-phase sampling): data not stored
   reforward run forward again after the diffs are filled, before each backward
             (default false): for layers that leave forward state in a bottom
@@ -68,16 +75,36 @@ def draw(rng, spec, shape):
     return a.astype(dtype)
 
 
-def write_files(case_dir, files, rng):
+def write_lmdb(caffe, target, spec, rng):
+    """An LMDB database of ``spec['count']`` Datum records keyed %08d."""
+    import lmdb
+    shape = tuple(spec['shape'])
+    env = lmdb.open(target, map_size=1 << 26)
+    with env.begin(write=True) as txn:
+        for i in range(spec['count']):
+            pixels = draw(rng, spec.get('data', {'int': [0, 256]}), shape)
+            label = int(draw(rng, spec.get('label', {'int': [0, 10]}), ()))
+            datum = caffe.proto.caffe_pb2.Datum(channels=shape[0], height=shape[1], width=shape[2], label=label)
+            if spec.get('float'):
+                datum.float_data.extend(pixels.astype(np.float32).ravel().tolist())
+            else:
+                datum.data = pixels.astype(np.uint8).tobytes()
+            txn.put(b'%08d' % i, datum.SerializeToString())
+    env.close()
+
+
+def write_files(caffe, case_dir, files, rng):
     for name, spec in files.items():
         target = os.path.join(case_dir, name)
         if 'text' in spec:
             with open(target, 'w') as f:
                 f.write(spec['text'])
+        elif 'lmdb' in spec:
+            write_lmdb(caffe, target, spec['lmdb'], rng)
         elif 'binaryproto' in spec:
-            from caffe.io import array_to_blobproto
+            arr = draw(rng, spec['binaryproto'], ())
             with open(target, 'wb') as f:
-                f.write(array_to_blobproto(draw(rng, spec['binaryproto'], ())).SerializeToString())
+                f.write(caffe.io.array_to_blobproto(arr).SerializeToString())
         else:
             import h5py
             with h5py.File(target, 'w') as f:
@@ -93,7 +120,7 @@ def run_case(case_dir):
         spec = json.load(f)
     rng = np.random.RandomState(spec.get('seed', zlib.crc32(name.encode())))
     os.chdir(case_dir)  # file paths in the prototxt are relative to the case
-    write_files(case_dir, spec.get('files', {}), rng)
+    write_files(caffe, case_dir, spec.get('files', {}), rng)
     caffe.set_random_seed(int(spec.get('seed', 1701)))
     phase = caffe.TRAIN if spec.get('phase') == 'TRAIN' else caffe.TEST
     net = caffe.Net('net.prototxt', phase)
@@ -110,8 +137,15 @@ def run_case(case_dir):
         net.blobs[blob].data[...] = value
         out['input/' + blob] = value
 
+    if 'memory' in spec:
+        memory = {k: draw(rng, spec['memory'][k], ()) for k in ('data', 'labels')}
+        net.set_input_arrays(memory['data'], memory['labels'])
+        out.update(('memory/' + k, v) for k, v in memory.items())
+
     n = len(net.layers)
     loss_blobs = [b for b, w in net.blob_loss_weights.items() if w]
+    for _ in range(spec.get('forwards', 1) - 1):
+        net._forward(0, n - 1)
     out['loss_total'] = np.float32(net._forward(0, n - 1))
     random = set(spec.get('random', []))
     for b, blob in net.blobs.items():
@@ -171,7 +205,14 @@ def run_case(case_dir):
         'outputs': list(net.outputs), 'backward': backward,
         'diff_not_computed': diff_not_computed, 'param_diff_not_computed': param_not_computed,
         'tie_sensitive_diffs': [], 'random': sorted(random), 'desc': spec.get('desc', ''),
+        'forwards': spec.get('forwards', 1), 'outputs_written': spec.get('outputs', []),
     }
+    del net  # Caffe closes the files it writes when its layers go
+    for name in spec.get('outputs', []):
+        import h5py
+        with h5py.File(name, 'r') as f:
+            out.update(('file/%s/%s' % (name, k), f[k][()]) for k in f)
+        os.remove(name)  # an output, not part of the case
     for k, v in meta.items():
         out['meta/' + k] = np.array(v) if not isinstance(v, list) else np.array(v, dtype=str)
     np.savez_compressed('golden.npz', **out)

@@ -1,6 +1,8 @@
 """Reading and running the Caffe golden cases in tests/golden (see its README)."""
 import json
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -99,7 +101,42 @@ def check_blob(g, kind, blob, actual, tol, what=''):
 
 
 def run_case(caffe, case, data_tol, diff_tol, param_tol=None, sentinel=True, loss_tol=1e-5):
-    """Build, load, forward and backward ``case`` with module ``caffe``; compare to golden."""
+    """Build, load, forward and backward ``case`` with module ``caffe``; compare to golden.
+
+    A case of tests/golden_pycaffe runs in a temporary copy of its directory, since the
+    paths in its prototxt are relative to it and the files the net writes stay there."""
+    if path(case) != os.path.join(PYCAFFE_ROOT, case):
+        return _run_case(caffe, case, data_tol, diff_tol, param_tol, sentinel, loss_tol)
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = os.path.join(tmp, case)
+        shutil.copytree(path(case), work)
+        os.chdir(work)
+        try:
+            net, g = _run_case(caffe, case, data_tol, diff_tol, param_tol, sentinel, loss_tol)
+            written = g.names('meta/outputs_written')
+            if not written:
+                return net, g
+            del net  # written files are complete once the net is gone (as in Caffe)
+            check_written(g, written)
+            return None, g
+        finally:
+            os.chdir(cwd)
+
+
+def check_written(g, names):
+    """The HDF5 files the net wrote hold the golden datasets, exactly."""
+    import h5py
+    for name in names:
+        with h5py.File(name, 'r') as f:
+            expected = sorted(k.split('/')[-1] for k in g.keys('file/%s/' % name))
+            assert sorted(f) == expected, (name, sorted(f), expected)
+            for k in f:
+                want = g['file/%s/%s' % (name, k)]
+                assert f[k].shape == want.shape and np.array_equal(f[k][()], want), (name, k)
+
+
+def _run_case(caffe, case, data_tol, diff_tol, param_tol, sentinel, loss_tol):
     from torchcaffe.formats import prototxt
     from torchcaffe.proto import caffe_pb2
     g = Golden(case)
@@ -117,6 +154,10 @@ def run_case(caffe, case, data_tol, diff_tol, param_tol=None, sentinel=True, los
     inputs = g.names('meta/inputs')
     for name in inputs:
         net.blobs[name].data[...] = g['input/' + name]
+    if 'memory/data' in g:
+        net.set_input_arrays(g['memory/data'], g['memory/labels'])
+    for _ in range(int(g.get('meta/forwards', 1)) - 1):
+        net._forward(0, len(net.layers) - 1)
     loss = net._forward(0, len(net.layers) - 1)
     random = set(g.names('meta/random'))  # sampled in TRAIN: checked by the case's own test
     for blob in set(net.blobs) - random:

@@ -546,6 +546,11 @@ class Net:
         num = len(next(iter(arrays.values()))) if arrays else None
         return {name: np.asarray(values)[:num] for name, values in outs.items()}
 
+    def set_input_arrays(self, data, labels):
+        """pycaffe's: feed the MemoryData layer that comes first (arrays are not copied)."""
+        from .layers.memory_data import set_input_arrays
+        set_input_arrays(self, data, labels)
+
     def reshape(self):
         """Propagate input shape changes through every layer."""
         self._follow_mode()

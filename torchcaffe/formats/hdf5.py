@@ -10,16 +10,12 @@ import os
 import numpy as np
 
 from ..errors import FormatError
+from ..extras import require
 from .files import atomic_write
 
 
 def h5py():
-    """The h5py module, or an error saying which extra brings it."""
-    try:
-        import h5py as module
-    except ImportError:
-        raise ImportError("HDF5 files need h5py: pip install 'fcn[data]' (or h5py)") from None
-    return module
+    return require('h5py', 'HDF5 weights')
 
 
 def is_hdf5(path):

@@ -1,7 +1,8 @@
 """Engine layer implementations; importing this package registers every type."""
-from . import (accuracy, argmax, batch_norm, batch_reindex, conv, data, eltwise, embed,  # noqa: F401
-               filter, im2col, inner_product, loss, lrn, mvn, neuron, parameter, pooling,
-               recurrent, reduction, scale, softmax, spp, structure, tile)
+from . import (accuracy, argmax, batch_norm, batch_reindex, conv, data, db_data,  # noqa: F401
+               dummy_data, eltwise, embed, filter, hdf5, im2col, image_data, inner_product,
+               loss, lrn, memory_data, mvn, neuron, parameter, pooling, recurrent, reduction,
+               scale, softmax, spp, structure, tile, window_data)
 from ..layer import REGISTRY
 
 
