@@ -7,8 +7,8 @@ that first blurs axes being shrunk by a factor f with a Gaussian of sigma (f - 1
 (``x_in = (x_out + 0.5) * in / out - 0.5``), reads pixels outside the image as 0 and
 clips the result to the blurred image's range. Orders 0 (nearest, ties away from zero),
 1 (bilinear) and 3 (Catmull-Rom) are separable, so each axis is one weight matrix;
-other orders go to scipy's splines with the same mapping and padding. scikit-image
-computes float32 images in float32; this computes in float64.
+other orders are scipy's splines (``map_coordinates``, mode 'constant'), as there.
+scikit-image computes float32 images in float32; this computes in float64.
 """
 import numpy as np
 
@@ -79,6 +79,6 @@ def _spline(im, new_dims, order):
     grid = np.meshgrid(_positions(im.shape[0], new_dims[0]),
                        _positions(im.shape[1], new_dims[1]), indexing='ij')
     planes = im.reshape(im.shape[:2] + (-1,))
-    out = [map_coordinates(planes[..., k], grid, order=order, mode='grid-constant')
+    out = [map_coordinates(planes[..., k], grid, order=order, mode='constant')
            for k in range(planes.shape[-1])]
     return np.stack(out, axis=-1).reshape(new_dims + im.shape[2:])

@@ -140,6 +140,20 @@ def test_resize_image_cubic_reads_zeros_beyond_the_border():
     np.testing.assert_allclose(up[:, 0, 0], max(want, 0.0), atol=1e-6)
 
 
+@pytest.mark.parametrize('order', [2, 4, 5])
+def test_resize_image_spline_orders_pass_through_the_pixels(order):
+    # scikit-image hands these orders to scipy's prefiltered splines, which interpolate
+    im = RNG.random((6, 8, 3)).astype(np.float32)
+    up = io.resize_image(im, (18, 24), interp_order=order)  # pixel k lands on output 3k + 1
+    assert up.dtype == np.float32 and up.shape == (18, 24, 3)
+    np.testing.assert_allclose(up[4:-4:3, 4:-4:3], im[1:-1, 1:-1], atol=1e-5)
+
+
+def test_resize_image_rejects_unknown_orders():
+    with pytest.raises(ValueError, match='interp_order'):
+        io.resize_image(RNG.random((4, 4, 3)), (8, 8), interp_order=6)
+
+
 # -- Transformer -------------------------------------------------------------------
 
 def transformers(ref, shape=(2, 3, 6, 5)):
@@ -213,7 +227,8 @@ def test_transformer_errors_as_pycaffe(ref, call, args, error):
 
 def save(tmp_path, array, mode, name='im.png'):
     path = tmp_path / name
-    Image.fromarray(array, mode).save(path) if mode else Image.fromarray(array).save(path)
+    pil = Image.fromarray(array, mode) if mode else Image.fromarray(array)
+    pil.save(path)
     return str(path)
 
 
