@@ -36,7 +36,8 @@ class Classifier(Net):
         self.transformer = configure_transformer(self, mean, input_scale, raw_scale,
                                                  channel_swap)
         self.crop_dims = np.array(self.blobs[self.inputs[0]].data.shape[2:])
-        self.image_dims = image_dims if image_dims else self.crop_dims
+        no_dims = image_dims is None or not len(image_dims)
+        self.image_dims = self.crop_dims if no_dims else image_dims
 
     def predict(self, inputs, oversample=True):
         """(N x C) predictions of the first output for N images: the mean over the 4

@@ -81,8 +81,12 @@ def _spatial(layer):
         p = layer.pooling_param
         return p.kernel_size, p.stride, p.pad
     p = layer.convolution_param
-    first = lambda values, default: values[0] if len(values) else default  # noqa: E731
-    return first(p.kernel_size, 1), first(p.stride, 1), first(p.pad, 0)
+    return _first(p.kernel_size, 1), _first(p.stride, 1), _first(p.pad, 0)
+
+
+def _first(values, default):
+    """The first of a repeated field's values, or ``default`` when it has none."""
+    return values[0] if len(values) else default
 
 
 def choose_color_by_layertype(layertype):

@@ -126,3 +126,11 @@ def test_reachable_as_pycaffes_names():
     from torchcaffe.detector import Detector
     assert torchcaffe.Classifier is Classifier and torchcaffe.Detector is Detector
     assert {'Classifier', 'Detector'} <= set(dir(torchcaffe)) & set(torchcaffe.__all__)
+
+
+def test_classifier_takes_image_dims_as_an_array(model):
+    # pycaffe's `if not image_dims` cannot take an array; the tuple's result is the answer
+    images = [RNG.random((13, 9, 3)).astype(np.float32)]
+    as_tuple = torchcaffe.Classifier(*model, image_dims=(11, 10)).predict(images)
+    as_array = torchcaffe.Classifier(*model, image_dims=np.array([11, 10])).predict(images)
+    np.testing.assert_array_equal(as_array, as_tuple)
