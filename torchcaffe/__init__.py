@@ -26,9 +26,11 @@ _ENGINE = {
     '.engine.python_layer': ('Layer',),
     '.engine.sgd_solvers': ('SGDSolver', 'NesterovSolver', 'AdaGradSolver', 'RMSPropSolver',
                             'AdaDeltaSolver', 'AdamSolver', 'get_solver'),
+    '.classifier': ('Classifier',),
+    '.detector': ('Detector',),
 }
 _HOME = {name: module for module, names in _ENGINE.items() for name in names}
-_SUBMODULES = ('engine', 'errors', 'formats', 'io', 'proto')
+_SUBMODULES = ('draw', 'engine', 'errors', 'formats', 'io', 'proto')
 # a star import gets pycaffe's API, the engine's names too (that loads it)
 __all__ = ['caffe_pb2', 'NetSpec', 'layers', 'params', 'to_proto', 'coord_map', 'TRAIN', 'TEST',
            'NCCL', 'Timer', 'has_nccl', 'init_log', 'log', 'set_multiprocess', 'set_solver_count',
