@@ -4,9 +4,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
-if ! command -v protoc >/dev/null 2>&1; then  # the schema test regenerates caffe_pb2
+# Programs some tests run: protoc (the schema test regenerates caffe_pb2), graphviz's
+# dot (torchcaffe.draw renders with it).
+missing=()
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+if [ ${#missing[@]} -gt 0 ]; then
     sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get install -y -q protobuf-compiler
+    $sudo apt-get install -y -q "${missing[@]}"
 fi
 py=${FCN_VENV:-$root/.venv}/bin/python
 # Real BVLC pycaffe for the live comparisons with Caffe: built once into

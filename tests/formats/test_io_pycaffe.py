@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bvlcsrc
 import skimage_standin
 from torchcaffe import io
 from torchcaffe.proto import caffe_pb2
@@ -18,15 +17,6 @@ def ref(pycaffe, monkeypatch):
     """Reference pycaffe, with the stand-in for scikit-image."""
     skimage_standin.install(pycaffe, monkeypatch)
     return pycaffe
-
-
-def test_pycaffes_own_io_tests_pass(tmp_path):
-    if bvlcsrc.tarball() is None:
-        pytest.skip('the BVLC source tarball is not downloaded: run scripts/build_pycaffe.sh')
-    bvlcsrc.unpack(tmp_path, ('python/caffe/test/',))
-    result = bvlcsrc.run_unittest(str(tmp_path / 'python/caffe/test/test_io.py'))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'Ran 5 tests' in result.stderr
 
 
 # -- Datums and blob lists ---------------------------------------------------------
