@@ -2,8 +2,9 @@
 """Run BVLC Caffe's own Python test suite (python/caffe/test) with ``import caffe``
 meaning torchcaffe, and report how many tests pass.
 
-    scripts/bvlc_python_tests.py [--source CAFFE_TREE] [--min N] [--json OUT]
+    scripts/bvlc_python_tests.py [--backend torch|caffe] [--source CAFFE_TREE] [--min N] [--json OUT]
 
+``--backend caffe`` runs it on the real pycaffe of scripts/build_pycaffe.sh instead.
 The suite is read from where it lives: a Caffe source tree given with --source,
 else the Debian source package of BVLC Caffe that scripts/build_pycaffe.sh
 downloaded into its cache (the tests, and the models/ and examples/ prototxts
@@ -68,9 +69,11 @@ class Outcomes(unittest.TextTestResult):
         self.outcomes[test.id()] = 'skipped'
 
 
-def run(tree):
-    """Run the suite of Caffe tree ``tree`` against torchcaffe; {test id: outcome}."""
-    sys.meta_path.insert(0, Alias('caffe', 'torchcaffe'))
+def run(tree, backend_name):
+    """Run the suite of Caffe tree ``tree`` on a backend; {test id: outcome}."""
+    caffe = backend.load(backend_name)
+    if caffe.__name__ != 'caffe':
+        sys.meta_path.insert(0, Alias('caffe', caffe.__name__))
     tests = os.path.join(tree, SUITE)
     os.chdir(tests)  # the suite's modules import each other and name them in prototxts
     suite = unittest.defaultTestLoader.discover(tests, top_level_dir=tests)
@@ -80,6 +83,7 @@ def run(tree):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    backend.add_argument(p)
     p.add_argument('--source', help='a BVLC Caffe source tree (default: the cached Debian source package)')
     p.add_argument('--min', type=int, default=0, help='fail when fewer tests pass')
     p.add_argument('--json', help='write {"passed": n, "total": n, "outcomes": {...}} here')
@@ -96,9 +100,10 @@ def main(argv=None):
         if not os.path.isdir(os.path.join(tree, SUITE)):
             print('%s has no %s' % (tree, SUITE), file=sys.stderr)
             return 2
-        outcomes = run(tree)
+        outcomes = run(tree, args.backend)
     passed = sum(o == 'passed' for o in outcomes.values())
-    print('BVLC pycaffe tests on torchcaffe: %d of %d passed' % (passed, len(outcomes)))
+    print('BVLC pycaffe tests on %s: %d of %d passed'
+          % (os.environ['FCN_BACKEND'], passed, len(outcomes)))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'passed': passed, 'total': len(outcomes), 'outcomes': outcomes}, f, indent=1)

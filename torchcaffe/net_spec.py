@@ -126,7 +126,8 @@ class Function:
     def __init__(self, type_name, inputs, params):
         for i, bottom in enumerate(inputs):
             if not isinstance(bottom, Top):
-                raise BottomTypeError('%s: bottom %d is not a Top but %r' % (type_name, i, bottom))
+                # pycaffe's wording, which its tests match
+                raise BottomTypeError('%s input %d is not a Top (type is %s)' % (type_name, i, type(bottom)))
         self.type_name = type_name
         self.inputs = tuple(inputs)
         params = dict(params)

@@ -124,7 +124,7 @@ def test_bad_enum_name_and_bottoms_are_errors():
     n.pool = L.Pooling(n.data, pool='MEDIAN')
     with pytest.raises(NetError, match='MEDIAN'):
         n.to_proto()
-    with pytest.raises(NetError, match='bottom 0'):
+    with pytest.raises(TypeError, match='ReLU input 0 is not a Top'):  # pycaffe's type and words
         L.ReLU('data')
     with pytest.raises(NetError):
         n.x = 3
