@@ -36,23 +36,7 @@ def test_random_fcn_forward_backward(pycaffe, seed, tmp_path):
     for net in (ours, theirs):
         net.blobs['data'].data[...] = data
         net.blobs['label'].data[...] = label
-    loss = [net._forward(0, len(net.layers) - 1) for net in (ours, theirs)]
-    assert abs(loss[0] - loss[1]) <= 1e-5 * max(1.0, abs(loss[1])), loss
-    for name in ours.blobs:
-        e = golden.nerr(theirs.blobs[name].data, ours.blobs[name].data)
-        assert e <= 1e-4, 'data %s: nerr %.3g' % (name, e)
-    for net in (ours, theirs):
-        net.clear_param_diffs()
-        net._backward(len(net.layers) - 1, 0)
-    for layer, blobs in theirs.params.items():
-        for i, b in enumerate(blobs):
-            e = golden.nerr(b.diff, ours.params[layer][i].diff)
-            assert e <= 1e-3, 'param diff %s/%d: nerr %.3g' % (layer, i, e)
-    skip = random_nets.tie_sensitive(ours)
-    for name in ours.blobs:
-        if name not in skip:
-            e = golden.nerr(theirs.blobs[name].diff, ours.blobs[name].diff)
-            assert e <= 1e-3, 'diff %s: nerr %.3g' % (name, e)
+    golden.assert_nets_agree(ours, theirs, skip_diffs=random_nets.tie_sensitive(ours))
 
 
 SOLVERS = {

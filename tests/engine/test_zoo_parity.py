@@ -141,21 +141,4 @@ def test_zoo_net_matches_caffe(pycaffe, name, phase, tmp_path):
     for net in (ours, theirs):
         for k, v in feed.items():
             net.blobs[k].data[...] = v
-    loss = [net._forward(0, len(net.layers) - 1) for net in (ours, theirs)]
-    assert abs(loss[0] - loss[1]) <= 1e-5 * max(1.0, abs(loss[1])), loss
-    for blob in ours.blobs:
-        e = golden.nerr(theirs.blobs[blob].data, ours.blobs[blob].data)
-        assert e <= 1e-4, 'data %s: nerr %.3g' % (blob, e)
-    for net in (ours, theirs):
-        net.clear_param_diffs()
-        net._backward(len(net.layers) - 1, 0)
-    for layer, blobs in theirs.params.items():
-        for i, b in enumerate(blobs):
-            e = golden.nerr(b.diff, ours.params[layer][i].diff)
-            assert e <= 1e-3, 'param diff %s/%d: nerr %.3g' % (layer, i, e)
-            e = golden.nerr(b.data, ours.params[layer][i].data)  # BatchNorm's running stats
-            assert e <= 1e-5, 'param %s/%d after forward: nerr %.3g' % (layer, i, e)
-    for blob in ours.blobs:
-        if blob not in ('label', 'cont'):
-            e = golden.nerr(theirs.blobs[blob].diff, ours.blobs[blob].diff)
-            assert e <= 1e-3, 'diff %s: nerr %.3g' % (blob, e)
+    golden.assert_nets_agree(ours, theirs, skip_diffs=('label', 'cont'))

@@ -212,3 +212,27 @@ def _run_case(caffe, case, data_tol, diff_tol, param_tol, sentinel, loss_tol):
                 for i, pb in enumerate(blobs) if np.array_equal(pb.diff, patterns[l, i])]
         assert sorted(same) == sorted(g.names('meta/param_diff_not_computed'))
     return net, g
+
+
+def assert_nets_agree(ours, theirs, skip_diffs=(), data_tol=1e-4, diff_tol=1e-3):
+    """Run forward and backward in both nets (inputs set) and compare the loss, every
+    blob's data, every parameter (forward may change some, e.g. BatchNorm's running
+    statistics) and parameter diff, and every blob diff not in ``skip_diffs``."""
+    loss = [net._forward(0, len(net.layers) - 1) for net in (ours, theirs)]
+    assert abs(loss[0] - loss[1]) <= 1e-5 * max(1.0, abs(loss[1])), loss
+    for name in ours.blobs:
+        e = nerr(theirs.blobs[name].data, ours.blobs[name].data)
+        assert e <= data_tol, 'data %s: nerr %.3g' % (name, e)
+    for net in (ours, theirs):
+        net.clear_param_diffs()
+        net._backward(len(net.layers) - 1, 0)
+    for layer, blobs in theirs.params.items():
+        for i, b in enumerate(blobs):
+            e = nerr(b.data, ours.params[layer][i].data)
+            assert e <= 1e-5, 'param %s/%d: nerr %.3g' % (layer, i, e)
+            e = nerr(b.diff, ours.params[layer][i].diff)
+            assert e <= diff_tol, 'param diff %s/%d: nerr %.3g' % (layer, i, e)
+    for name in ours.blobs:
+        if name not in skip_diffs:
+            e = nerr(theirs.blobs[name].diff, ours.blobs[name].diff)
+            assert e <= diff_tol, 'diff %s: nerr %.3g' % (name, e)

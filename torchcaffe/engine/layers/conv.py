@@ -23,6 +23,31 @@ def _spatial(param, repeated, n, default, h=None, w=None):
     return values
 
 
+def geometry(layer, p, n):
+    """(kernel, stride, pad, dilation), one value per spatial axis, from ConvolutionParameter
+    ``p`` with Caffe's checks; errors name ``layer``."""
+    if p.HasField('kernel_h') or p.HasField('kernel_w'):
+        if p.HasField('kernel_h') != p.HasField('kernel_w') or n != 2:
+            raise layer.error('kernel_h and kernel_w go together, with 2 spatial axes')
+        if len(p.kernel_size):
+            raise layer.error('give kernel_size or kernel_h/kernel_w, not both')
+    elif not len(p.kernel_size):
+        raise layer.error('kernel_size (or kernel_h and kernel_w) is required')
+    for name, h in (('stride', 'stride_h'), ('pad', 'pad_h')):
+        if p.HasField(h) and len(getattr(p, name)):
+            raise layer.error('give %s or %s/%s_w, not both' % (name, h, name))
+    try:
+        values = (_spatial(p, 'kernel_size', n, None, 'kernel_h', 'kernel_w'),
+                  _spatial(p, 'stride', n, 1, 'stride_h', 'stride_w'),
+                  _spatial(p, 'pad', n, 0, 'pad_h', 'pad_w'),
+                  _spatial(p, 'dilation', n, 1))
+    except ValueError as e:
+        raise layer.error(str(e)) from None
+    if any(k <= 0 for k in values[0]) or any(s <= 0 for s in values[1]):
+        raise layer.error('kernel and stride must be positive')
+    return values
+
+
 def _patches(x, kernel, stride, pad, dilation, out):
     """im2col of NCHW ``x`` in NHWC order: rows are output pixels (image-major), columns
     (kernel row, kernel column, channel), the order of a channels_last weight's rows."""
@@ -91,20 +116,7 @@ class _ConvBase(Layer):
         shape = bottom[0].shape
         self.axis = axis_index(p.axis, len(shape))
         n = len(shape) - self.axis - 1
-        if p.HasField('kernel_h') or p.HasField('kernel_w'):
-            if p.HasField('kernel_h') != p.HasField('kernel_w') or n != 2:
-                raise self.error('kernel_h and kernel_w go together, with 2 spatial axes')
-        if not (len(p.kernel_size) or p.HasField('kernel_h')):
-            raise self.error('kernel_size (or kernel_h and kernel_w) is required')
-        try:
-            self.kernel = _spatial(p, 'kernel_size', n, None, 'kernel_h', 'kernel_w')
-            self.stride = _spatial(p, 'stride', n, 1, 'stride_h', 'stride_w')
-            self.pad = _spatial(p, 'pad', n, 0, 'pad_h', 'pad_w')
-            self.dilation = _spatial(p, 'dilation', n, 1)
-        except ValueError as e:
-            raise self.error(str(e)) from None
-        if any(k <= 0 for k in self.kernel) or any(s <= 0 for s in self.stride):
-            raise self.error('kernel and stride must be positive')
+        self.kernel, self.stride, self.pad, self.dilation = geometry(self, p, n)
         self.channels = shape[self.axis]
         self.num_output = p.num_output
         self.group = p.group

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..layer import Layer, register, axis_index, count
-from .conv import _spatial
+from .conv import geometry
 
 
 def _out_size(size, kernel, stride, pad, dilation):
@@ -31,23 +31,7 @@ class Im2col(Layer):
         n = len(shape) - self.axis - 1
         if n < 1:
             raise self.error('needs at least one spatial axis after the channel axis %d' % self.axis)
-        if p.HasField('kernel_h') or p.HasField('kernel_w'):
-            if len(p.kernel_size):
-                raise self.error('give kernel_size or kernel_h/kernel_w, not both')
-        elif not len(p.kernel_size):
-            raise self.error('kernel_size (or kernel_h and kernel_w) is required')
-        for name, h in (('stride', 'stride_h'), ('pad', 'pad_h')):
-            if p.HasField(h) and len(getattr(p, name)):
-                raise self.error('give %s or %s/%s_w, not both' % (name, h, name))
-        try:
-            self.kernel = _spatial(p, 'kernel_size', n, None, 'kernel_h', 'kernel_w')
-            self.stride = _spatial(p, 'stride', n, 1, 'stride_h', 'stride_w')
-            self.pad = _spatial(p, 'pad', n, 0, 'pad_h', 'pad_w')
-            self.dilation = _spatial(p, 'dilation', n, 1)
-        except ValueError as e:
-            raise self.error(str(e)) from None
-        if any(k <= 0 for k in self.kernel) or any(s <= 0 for s in self.stride):
-            raise self.error('kernel and stride must be positive')
+        self.kernel, self.stride, self.pad, self.dilation = geometry(self, p, n)
 
     def reshape(self, bottom, top):
         shape = list(bottom[0].shape)

@@ -47,6 +47,17 @@ class LossLayer(Layer):
     def reshape(self, bottom, top):
         top[0].reshape(())
 
+    def split_at_axis(self, bottom, axis):
+        """Caffe's outer x classes x inner view of the predictions, one label per outer x
+        inner position, for a class ``axis``."""
+        shape = bottom[0].shape
+        self.axis = axis_index(axis, len(shape))
+        self.outer = count(shape, 0, self.axis)
+        self.inner = count(shape, self.axis + 1)
+        if self.outer * self.inner != bottom[1].count:
+            raise self.error('label count %d does not match prediction %s: need %d labels '
+                             '(outer x inner)' % (bottom[1].count, shape, self.outer * self.inner))
+
 
 @register('SoftmaxWithLoss')
 class SoftmaxWithLoss(LossLayer):
@@ -60,15 +71,9 @@ class SoftmaxWithLoss(LossLayer):
 
     def reshape(self, bottom, top):
         super().reshape(bottom, top)
-        shape = bottom[0].shape
-        self.axis = axis_index(self.param.softmax_param.axis, len(shape))
-        self.outer = count(shape, 0, self.axis)
-        self.inner = count(shape, self.axis + 1)
-        if self.outer * self.inner != bottom[1].count:
-            raise self.error('label count %d does not match prediction %s: need %d labels '
-                             '(outer x inner)' % (bottom[1].count, shape, self.outer * self.inner))
+        self.split_at_axis(bottom, self.param.softmax_param.axis)
         if len(top) > 1:
-            top[1].reshape(shape)
+            top[1].reshape(bottom[0].shape)
 
     def _prepare(self, bottom):
         shape = bottom[0].shape
@@ -358,13 +363,8 @@ class InfogainLoss(LossLayer):
 
     def reshape(self, bottom, top):
         super().reshape(bottom, top)
+        self.split_at_axis(bottom, self.param.infogain_loss_param.axis)
         shape = bottom[0].shape
-        self.axis = axis_index(self.param.infogain_loss_param.axis, len(shape))
-        self.outer = count(shape, 0, self.axis)
-        self.inner = count(shape, self.axis + 1)
-        if self.outer * self.inner != bottom[1].count:
-            raise self.error('label count %d does not match prediction %s: need %d labels '
-                             '(outer x inner)' % (bottom[1].count, shape, self.outer * self.inner))
         k = shape[self.axis]
         h_count = bottom[2].count if len(bottom) > 2 else self.H.numel()
         if h_count != k * k:
