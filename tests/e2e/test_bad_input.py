@@ -173,6 +173,12 @@ def unknown_layer_type(d):
     net(d, INPUT + 'layer { name: "c" type: "Convolutoin" bottom: "x" top: "c" }')
 
 
+@case('net', 'a layer type of another Caffe fork', 'Net', NetError,
+      r"^layer 'r': unknown layer type 'ReLU6' \(not a layer type of BVLC Caffe: .* Python layer")
+def fork_layer_type(d):
+    net(d, INPUT + 'layer { name: "r" type: "ReLU6" bottom: "x" top: "r" }')
+
+
 @case('net', 'a bottom no layer produces', 'Net', NetError,
       r"^layer 'r': unknown bottom blob 'y' \(bottom 0\): no layer before it produces")
 def missing_bottom(d):

@@ -36,12 +36,14 @@ def create(param, phase, device):
 
 
 def _type_hint(name):
-    """The registered type ``name`` most likely misspells, else the list of types."""
+    """The registered type ``name`` misspells, else what the known types are."""
     by_lower = {t.lower(): t for t in REGISTRY}
-    close = difflib.get_close_matches(name.lower(), by_lower, n=1)
+    # only near-identical names: PReLU is not a misspelt ReLU, nor ReLU6
+    close = difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.9)
     if close:
         return "did you mean '%s'? types are case-sensitive" % by_lower[close[0]]
-    return 'known types: %s' % ', '.join(sorted(REGISTRY))
+    return ('not a layer type of BVLC Caffe: caffe.layer_type_list() has the %d known; a layer '
+            'of another Caffe fork can be written as a Python layer' % len(REGISTRY))
 
 
 class Layer:
