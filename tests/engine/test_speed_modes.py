@@ -199,9 +199,10 @@ def matmul_calls(monkeypatch):
 @pytest.fixture
 def all_by_matmul(monkeypatch, matmul_calls):
     """Every ungrouped convolution on the channels_last CPU path takes the matrix-product
-    backward, whatever its shape."""
+    forward and backward, whatever its shape and the CPU."""
     monkeypatch.setattr(conv._ConvBase, '_by_matmul',
                         lambda self, x, dy: self._cpu_channels_last(x) and self.group == 1)
+    monkeypatch.setattr(device, 'fast_cpu_gemm', lambda: True)
     return matmul_calls
 
 
@@ -245,6 +246,19 @@ def test_matmul_backward_takes_the_fc_layers(settings, matmul_calls, monkeypatch
     assert 21 < net.blobs['fc7'].data.shape[2] * net.blobs['fc7'].data.shape[3] < 64
     assert taken['fc6'] and taken['fc7'] and len(matmul_calls) == 2
     assert not taken['conv5_2'] and not taken['score_fr']
+
+
+@pytest.mark.parametrize('fast_gemm', [True, False])
+def test_matmul_forward_only_where_the_cpus_gemm_is_fast(settings, monkeypatch, fast_gemm):
+    """fc-like forward passes run as matrix products on a CPU with a fast GEMM (Intel),
+    else as oneDNN convolutions; backward takes the matrix products on both."""
+    forwards = []
+    original = conv._matmul_forward
+    monkeypatch.setattr(conv, '_matmul_forward', lambda *a: forwards.append(1) or original(*a))
+    monkeypatch.setattr(device, 'fast_cpu_gemm', lambda: fast_gemm)
+    caffe.set_channels_last(True)
+    net, _ = golden.run_case(caffe, CASE, data_tol=1e-4, diff_tol=1e-3)
+    assert bool(forwards) == fast_gemm
 
 
 REFILL = """

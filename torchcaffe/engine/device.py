@@ -11,6 +11,7 @@ arithmetic is asked for explicitly: ``set_precision`` ('tf32' or 'bf16') and
 ``set_cudnn_benchmark``.
 """
 import ctypes
+import functools
 import os
 import sys
 
@@ -132,6 +133,18 @@ def channels_last():
     if _state['channels_last'] is None:
         return not _state['gpu']
     return _state['channels_last']
+
+
+@functools.cache
+def fast_cpu_gemm():
+    """Whether torch's CPU matrix product (MKL's SGEMM) outruns oneDNN's convolutions on
+    an FCN's fc6/fc7 forward: on Intel CPUs. MKL runs slower code paths on others (an AMD
+    EPYC: 0.33 s for fc6 where oneDNN takes 0.25 s, bench/README)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return 'GenuineIntel' in f.read(4096)
+    except OSError:
+        return True  # no cpuinfo (not Linux): the rule measured first
 
 
 set_strict(os.environ.get('TORCHCAFFE_STRICT', '0') not in ('', '0'))

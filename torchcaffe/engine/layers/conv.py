@@ -194,7 +194,8 @@ class _ConvBase(Layer):
         """Whether a pass with output shape ``out`` runs as matrix products: on the
         channels_last CPU path, for an ungrouped convolution with fewer output pixels
         than output channels (an FCN's fc6 and fc7), where oneDNN's direct kernels run
-        well below a GEMM's rate (backward always; forward in float32, bench/README)."""
+        well below a GEMM's rate (backward always; forward in float32 where the CPU's
+        GEMM is fast, bench/README)."""
         return self._cpu_channels_last(x) and self.group == 1 and out[2] * out[3] < self.num_output
 
     def _packed(self, x):
@@ -215,7 +216,7 @@ class _ConvBase(Layer):
         for b, t in zip(bottom, top):
             x = self._operand(b.tdata)
             bias = self._bias(x.dtype)
-            if x.dtype == torch.float32 and self._by_matmul(x, t.shape):
+            if x.dtype == torch.float32 and device.fast_cpu_gemm() and self._by_matmul(x, t.shape):
                 self.relu_applied = self.fuse_relu
                 y = _matmul_forward(x, self._weight(), bias, self.stride, self.pad, self.dilation, t.shape[2:])
                 t.tdata = y.relu_() if self.fuse_relu else y
