@@ -115,6 +115,14 @@ def test_hdf5_weights_errors(tmp_path):
         net.copy_from(str(tmp_path / 'other.h5'))
 
 
+def test_hdf5_weights_refuse_a_layer_name_with_a_slash(tmp_path):
+    path = tmp_path / 'net.prototxt'
+    path.write_text(NET.replace('name: "ip"', 'name: "inception/ip"'))
+    with pytest.raises(caffe.errors.FormatError, match="'inception/ip'"):
+        caffe.Net(str(path), caffe.TEST).save_hdf5(str(tmp_path / 'w.h5'))
+    assert not (tmp_path / 'w.h5').exists()
+
+
 def test_layer_callbacks_run_in_caffes_order(nets):
     calls = [], []
     for net, seen in zip(nets, calls):

@@ -595,7 +595,8 @@ class Net:
     def save_hdf5(self, filename, write_diff=False):
         """Write the parameters as Caffe's HDF5 weights (atomically)."""
         from ..formats import hdf5
-        layers = [(name, [(b.data, b.diff, self._param_owners[self._net_param_id(lid, j)] == -1)
+        layers = [(name, [(b.read_data(), b.read_diff() if write_diff else None,
+                           self._param_owners[self._net_param_id(lid, j)] == -1)
                           for j, b in enumerate(layer.blobs)])
                   for lid, (name, layer) in enumerate(zip(self._layer_names, self._layers))]
         hdf5.write_params(os.fspath(filename), layers, write_diff)

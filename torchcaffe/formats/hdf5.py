@@ -31,6 +31,9 @@ def write_params(path, layers, write_diff=False):
         data = f.create_group('data')
         diff = f.create_group('diff') if write_diff else None
         for name, blobs in layers:
+            if '/' in name:  # HDF5 reads it as a path; Caffe's ToHDF5 fails on it too
+                raise FormatError("%s: layer '%s': a name with '/' cannot be an HDF5 group "
+                                  "(save a .caffemodel instead)" % (path, name))
             group = data.create_group(name)
             dgroup = diff.create_group(name) if write_diff else None
             for j, (values, grads, own) in enumerate(blobs):
