@@ -77,6 +77,13 @@ class Layer:
     def error(self, message):
         return NetError("layer '%s' (%s): %s" % (self.param.name, self.param.type, message))
 
+    def canonical_axis(self, axis, num_axes):
+        """``axis_index`` with its error naming this layer."""
+        try:
+            return axis_index(axis, num_axes)
+        except ValueError as e:
+            raise self.error(str(e)) from None
+
     # -- life cycle -----------------------------------------------------
     def setup(self, bottom, top):
         self.check_blob_counts(bottom, top)

@@ -1,7 +1,7 @@
 """ArgMax: the indices (and optionally values) of the top_k largest entries."""
 import torch
 
-from ..layer import Layer, register, axis_index, count
+from ..layer import Layer, register, count
 
 
 @register('ArgMax')
@@ -19,10 +19,7 @@ class ArgMax(Layer):
         shape = bottom[0].shape
         self.axis = None
         if p.HasField('axis'):
-            try:
-                self.axis = axis_index(p.axis, len(shape))
-            except ValueError as e:
-                raise self.error(str(e)) from None
+            self.axis = self.canonical_axis(p.axis, len(shape))
             if self.k > shape[self.axis]:
                 raise self.error('top_k %d exceeds the size %d of axis %d'
                                  % (self.k, shape[self.axis], self.axis))

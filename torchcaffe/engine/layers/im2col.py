@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..layer import Layer, register, axis_index, count
+from ..layer import Layer, register, count
 from .conv import geometry
 
 
@@ -24,10 +24,7 @@ class Im2col(Layer):
     def layer_setup(self, bottom, top):
         p = self.param.convolution_param
         shape = bottom[0].shape
-        try:
-            self.axis = axis_index(p.axis, len(shape))
-        except ValueError as e:
-            raise self.error(str(e)) from None
+        self.axis = self.canonical_axis(p.axis, len(shape))
         n = len(shape) - self.axis - 1
         if n < 1:
             raise self.error('needs at least one spatial axis after the channel axis %d' % self.axis)

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from ...proto import caffe_pb2
-from ..layer import Layer, register, axis_index, count
+from ..layer import Layer, register, count
 
 R = caffe_pb2.ReductionParameter
 
@@ -21,10 +21,7 @@ class Reduction(Layer):
     def reshape(self, bottom, top):
         p = self.param.reduction_param
         shape = bottom[0].shape
-        try:
-            self.axis = axis_index(p.axis, len(shape))
-        except ValueError as e:
-            raise self.error(str(e)) from None
+        self.axis = self.canonical_axis(p.axis, len(shape))
         self.num, self.dim = count(shape, 0, self.axis), count(shape, self.axis)
         coeff = np.float32(p.coeff)
         if self.op == R.MEAN:

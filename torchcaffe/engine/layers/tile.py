@@ -1,5 +1,5 @@
 """Tile: repeat the blob ``tiles`` times along ``axis`` (whole blocks from that axis on)."""
-from ..layer import Layer, register, axis_index, count
+from ..layer import Layer, register, count
 
 
 @register('Tile')
@@ -10,10 +10,7 @@ class Tile(Layer):
     def reshape(self, bottom, top):
         p = self.param.tile_param
         shape = list(bottom[0].shape)
-        try:
-            self.axis = axis_index(p.axis, len(shape))
-        except ValueError as e:
-            raise self.error(str(e)) from None
+        self.axis = self.canonical_axis(p.axis, len(shape))
         if not p.HasField('tiles'):
             raise self.error('tiles must be specified')
         if p.tiles <= 0:
