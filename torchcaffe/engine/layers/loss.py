@@ -47,6 +47,12 @@ class LossLayer(Layer):
     def reshape(self, bottom, top):
         top[0].reshape(())
 
+    def data_diff_wanted(self, propagate_down):
+        """Whether bottom 0 wants a diff; an error if the labels (bottom 1) ask for one."""
+        if propagate_down[1]:
+            raise self.error('cannot backpropagate to the label input')
+        return propagate_down[0]
+
     def split_at_axis(self, bottom, axis):
         """Caffe's outer x classes x inner view of the predictions, one label per outer x
         inner position, for a class ``axis``."""
@@ -99,9 +105,7 @@ class SoftmaxWithLoss(LossLayer):
             top[1].tdata = prob.reshape(bottom[0].shape)
 
     def backward(self, top, propagate_down, bottom):
-        if propagate_down[1]:
-            raise self.error('cannot backpropagate to the label input')
-        if not propagate_down[0]:
+        if not self.data_diff_wanted(propagate_down):
             return
         prob, safe, valid = self._saved
         grad = prob.clone()
@@ -278,9 +282,7 @@ class HingeLoss(LossLayer):
         top[0].tdata = (loss / num).float().reshape(())
 
     def backward(self, top, propagate_down, bottom):
-        if propagate_down[1]:
-            raise self.error('cannot backpropagate to the label input')
-        if not propagate_down[0]:
+        if not self.data_diff_wanted(propagate_down):
             return
         num = bottom[0].shape[0]
         label = bottom[1].tdata.reshape(num).long()
@@ -316,9 +318,7 @@ class MultinomialLogisticLoss(LossLayer):
         top[0].tdata = (loss / bottom[0].shape[0]).float().reshape(())
 
     def backward(self, top, propagate_down, bottom):
-        if propagate_down[1]:
-            raise self.error('cannot backpropagate to the label input')
-        if not propagate_down[0]:
+        if not self.data_diff_wanted(propagate_down):
             return
         num = bottom[0].shape[0]
         label, p = self._probs(bottom)
@@ -393,11 +393,10 @@ class InfogainLoss(LossLayer):
             top[1].tdata = prob.reshape(bottom[0].shape)
 
     def backward(self, top, propagate_down, bottom):
-        if propagate_down[1]:
-            raise self.error('cannot backpropagate to the label input')
+        wanted = self.data_diff_wanted(propagate_down)
         if len(bottom) > 2 and propagate_down[2]:
             raise self.error('cannot backpropagate to the infogain matrix input')
-        if not propagate_down[0]:
+        if not wanted:
             return
         prob, safe, valid = self._saved
         H = self._matrix(bottom)
