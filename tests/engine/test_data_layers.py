@@ -160,6 +160,11 @@ def test_data_errors(tmp_path, monkeypatch):
         make(data_net(tmp_path / 'db', 'mean_file: "m" mean_value: 1'))
     with pytest.raises(NetError, match="layer 'd'.*crop_size 3 exceeds"):
         make(data_net(tmp_path / 'db', 'crop_size: 3'))
+    (tmp_path / 'mean').write_bytes(b'\xff\xff not a BlobProto')
+    with pytest.raises(NetError, match="layer 'd'.*mean_file: .*mean: not a binary caffe.BlobProto"):
+        make(data_net(tmp_path / 'db', 'mean_file: "%s"' % (tmp_path / 'mean')))
+    with pytest.raises(NetError, match="layer 'd'.*mean_file: .*nope: cannot read"):
+        make(data_net(tmp_path / 'db', 'mean_file: "%s"' % (tmp_path / 'nope')))
     monkeypatch.setitem(sys.modules, 'lmdb', None)
     with pytest.raises(NetError, match=r"pip install 'fcn\[data\]'"):
         make(data_net(tmp_path / 'db'))

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..errors import NetError
+from ..errors import FormatError, NetError
 from .blob import Blob
 
 REGISTRY = {}
@@ -76,6 +76,17 @@ class Layer:
 
     def error(self, message):
         return NetError("layer '%s' (%s): %s" % (self.param.name, self.param.type, message))
+
+    def read_blobproto(self, field, path):
+        """The array of the binary BlobProto file ``path`` that parameter ``field`` names;
+        an error naming this layer and the field when the file cannot be read."""
+        from ..formats import binaryproto
+        from ..io import blobproto_to_array
+        from ..proto import caffe_pb2
+        try:
+            return blobproto_to_array(binaryproto.read(path, caffe_pb2.BlobProto))
+        except FormatError as e:
+            raise self.error('%s: %s' % (field, e)) from None
 
     def canonical_axis(self, axis, num_axes):
         """``axis_index`` with its error naming this layer."""

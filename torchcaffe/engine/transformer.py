@@ -7,7 +7,6 @@ Random choices (mirror, the TRAIN-phase crop) draw from torch's generator, which
 import numpy as np
 import torch
 
-from ..io import blobproto_to_array
 from ..proto import caffe_pb2
 
 
@@ -18,13 +17,7 @@ def rand(n):
 
 def read_mean_file(layer, filename):
     """The mean of a binaryproto file as a (C, H, W) float32 array."""
-    proto = caffe_pb2.BlobProto()
-    try:
-        with open(filename, 'rb') as f:
-            proto.ParseFromString(f.read())
-    except OSError as e:
-        raise layer.error('cannot read mean_file %s: %s' % (filename, e.strerror)) from None
-    mean = blobproto_to_array(proto)
+    mean = layer.read_blobproto('mean_file', filename)
     shape = (1,) * max(0, 3 - mean.ndim) + mean.shape[-3:]  # Caffe's channels/height/width
     return mean.reshape(shape)
 

@@ -349,17 +349,11 @@ class InfogainLoss(LossLayer):
             self.H = self._read_source()
 
     def _read_source(self):
-        from ...io import blobproto_to_array
-        source = self.param.infogain_loss_param.source
-        if not self.param.infogain_loss_param.HasField('source'):
+        p = self.param.infogain_loss_param
+        if not p.HasField('source'):
             raise self.error('infogain_loss_param.source is required without a third bottom')
-        proto = caffe_pb2.BlobProto()
-        try:
-            with open(source, 'rb') as f:
-                proto.ParseFromString(f.read())
-        except OSError as e:
-            raise self.error('cannot read infogain_loss_param.source %r: %s' % (source, e)) from None
-        return torch.as_tensor(blobproto_to_array(proto), dtype=torch.float32, device=self.device)
+        H = self.read_blobproto('infogain_loss_param.source', p.source)
+        return torch.as_tensor(H, dtype=torch.float32, device=self.device)
 
     def reshape(self, bottom, top):
         super().reshape(bottom, top)
