@@ -434,15 +434,18 @@ class Net:
     def _backward(self, start, end):
         self._follow_mode()
         mixed = _device.compute_dtype() != torch.float32
+        hooks = self._hooks['before_backward'] or self._hooks['after_backward']
         for i in range(start, end - 1, -1):
-            self._run_hooks('before_backward', i)
+            if hooks:
+                self._run_hooks('before_backward', i)
             if self._layer_need_backward[i]:
                 layer = self._layers[i]
                 if mixed and not layer.low_precision:
                     for blob in self._tops[i] + self._bottoms[i]:
                         blob.to_float32()
                 layer.backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
-            self._run_hooks('after_backward', i)
+            if hooks:
+                self._run_hooks('after_backward', i)
 
     def before_forward(self, hook):
         """Call ``hook(layer_index)`` before each layer's forward (Caffe's Net callbacks)."""
