@@ -35,7 +35,7 @@ NETS = {'FCN-AlexNet': 'voc-fcn-alexnet', 'FCN-VGG16': 'voc-fcn32s', 'FCN-8s': '
 TRAIN_NET = 'FCN-8s'
 # backend, device, torchcaffe speed settings
 CONFIGS = {
-    'torch-cpu': ('torch', 'cpu', {}),  # the default: channels_last, reusing host memory
+    'torch-cpu': ('torch', 'cpu', {}),  # the default: channels_last, repeats skipped, memory reused
     'torch-cpu-strict': ('torch', 'cpu', {'strict': True}),  # Caffe's order: NCHW, memory returned
     'torch-cpu-bf16': ('torch', 'cpu', {'precision': 'bf16'}),
     'torch-cuda': ('torch', 'cuda', {}),

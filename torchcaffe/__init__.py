@@ -20,7 +20,7 @@ TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
 _ENGINE = {
     '.engine.device': ('set_mode_cpu', 'set_mode_gpu', 'set_device', 'set_random_seed',
                        'set_precision', 'set_channels_last', 'set_strict', 'set_cudnn_benchmark',
-                       'set_reuse_host_memory'),
+                       'set_reuse_host_memory', 'set_skip_repeats'),
     '.engine.layers': ('layer_type_list',),
     '.engine.net': ('Net',),
     '.engine.python_layer': ('Layer',),

@@ -33,7 +33,7 @@ def settings():
 def test_default_is_fp32_channels_last_on_cpu_only(settings, monkeypatch):
     assert device.compute_dtype() == torch.float32 and device.channels_last()
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
-    assert device.describe() == 'fp32, channels_last, reusing host memory'
+    assert device.describe() == 'fp32, channels_last, skipping repeated windows, reusing host memory'
     monkeypatch.setitem(device._state, 'gpu', True)  # as set_mode_gpu, without needing a GPU
     assert not device.channels_last()  # CUDA keeps Caffe's NCHW unless asked
 
@@ -53,7 +53,7 @@ def test_strict_mode_from_the_environment():
     r = subprocess.run([sys.executable, '-c', STRICT], capture_output=True, text=True, timeout=120,
                        env=dict(refcaffe.env(), TORCHCAFFE_STRICT='1'))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["fp32, Caffe's order (strict)", 'fp32, channels_last, reusing host memory']
+    assert r.stdout.splitlines() == ["fp32, Caffe's order (strict)", 'fp32, channels_last, skipping repeated windows, reusing host memory']
 
 
 def test_strict_mode_matches_caffe(settings):
@@ -62,7 +62,10 @@ def test_strict_mode_matches_caffe(settings):
     assert net.blobs['conv1_1'].tdata.is_contiguous() and not device.channels_last()
 
 
-def test_channels_last_matches_caffe(settings):
+@pytest.mark.parametrize('avx512', [True, False])
+def test_channels_last_matches_caffe(settings, avx512, monkeypatch):
+    """Both backward paths: NHWC, and NCHW where oneDNN's NHWC weight gradient is slow."""
+    monkeypatch.setattr(device, 'avx512', lambda: avx512)
     caffe.set_channels_last(True)
     net, _ = golden.run_case(caffe, CASE, data_tol=1e-4, diff_tol=1e-3)
     assert net.blobs['conv1_1'].tdata.is_contiguous(memory_format=torch.channels_last)

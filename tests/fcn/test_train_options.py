@@ -239,7 +239,7 @@ def test_training_in_bf16(experiment, tmp_path, monkeypatch, capsys):
                                   '--score-every', '2', '--precision', 'bf16'])
     finally:
         torchcaffe.set_strict(False)
-    assert 'on CPU, bf16, channels_last, reusing host memory' in capsys.readouterr().out
+    assert 'on CPU, bf16, channels_last, skipping repeated windows, reusing host memory' in capsys.readouterr().out
     assert losses and all(map(math.isfinite, losses))
     weights = torchcaffe.Net(os.path.join(exp, 'val.prototxt'), os.path.join(out, 'train_iter_2.caffemodel'),
                              torchcaffe.TEST).params

@@ -17,6 +17,8 @@ import math
 import numpy as np
 import torch
 
+from . import repeats
+
 _NONE, _HOST, _DEVICE, _SYNCED = 'none', 'host', 'device', 'synced'
 
 # Tests set this to run the CPU as a discrete device (separate host and device
@@ -50,7 +52,7 @@ class SyncedArray:
     """One buffer (float32 to the host), allocated lazily and zero-filled like Caffe's."""
 
     __slots__ = ('shape', 'device', 'unified', '_tensor', '_host', '_head', '_stamp', '_pending',
-                 '_handouts', '_derived')
+                 '_handouts', '_derived', '_packed')
 
     def __init__(self, shape, device):
         self.shape = tuple(shape)
@@ -63,7 +65,7 @@ class SyncedArray:
         """Put the buffer on ``device`` (its contents are the caller's business)."""
         self.device = device
         self.unified = device.type == 'cpu' and not DISCRETE_CPU  # host and engine share memory
-        self._tensor = self._host = self._pending = None
+        self._tensor = self._host = self._pending = self._packed = None
         self._stamp = None  # the tensor's version when the host copy was last equal to it
 
     @property
@@ -77,6 +79,7 @@ class SyncedArray:
 
     def tensor(self):
         """The device tensor, for the engine to read or write in place."""
+        self._unpack()
         if self._head == _NONE:
             if self.unified:
                 self._share(np.zeros(self.shape, np.float32))
@@ -104,10 +107,24 @@ class SyncedArray:
         # numpy views channels-last tensors with strides; anything else is compacted
         if not (t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
             t = t.clone(memory_format=torch.preserve_format)  # a slice of channels-last stays so
-        self._derived = self._pending = self._host = None
+        self._derived = self._pending = self._host = self._packed = None
         # unified float32: the host array is a view of the tensor, made when first read
         self._head = _SYNCED if self.unified and t.dtype == torch.float32 else _DEVICE
         self._tensor = t
+
+    def set_packed(self, packed):
+        """Replace the contents by a packed map (repeats.Packed of this shape), expanded
+        only when the full tensor or a host array is asked for."""
+        self._derived = self._pending = self._host = self._tensor = None
+        self._packed, self._head = packed, _DEVICE
+
+    def packed(self):
+        """The contents as a repeats.Packed map while they are held so, else None."""
+        return self._packed
+
+    def _unpack(self):
+        if self._packed is not None:
+            self.set_tensor(repeats.expand(self._packed))
 
     def clear(self):
         """Zero the contents. While no host array is out, the buffer is only dropped: the
@@ -128,6 +145,7 @@ class SyncedArray:
     def start_download(self):
         """Begin copying the tensor to the host if it is newer; ``array`` then waits only
         for this copy, not for everything queued on the device after it."""
+        self._unpack()
         if self._device_newer():
             if self.unified:  # a bf16 tensor: from now on one float32 buffer again
                 self.set_tensor(self._tensor.float())
@@ -177,6 +195,7 @@ class SyncedArray:
 
     def to_float32(self):
         """Hold the contents as float32 (for layers that compute only in float32)."""
+        self._unpack()
         if self._head == _DEVICE and self._tensor.dtype != torch.float32:
             self.set_tensor(self._tensor.float())
 
@@ -196,6 +215,7 @@ class SyncedArray:
     def reshaped(self, shape):
         """A SyncedArray of ``shape``: a view of this one when counts agree."""
         out = SyncedArray(shape, self.device)
+        self._unpack()
         if self.allocated and math.prod(shape) == math.prod(self.shape):
             if self._head == _HOST:
                 out._host, out._head = self._host.reshape(out.shape), _HOST
@@ -282,6 +302,14 @@ class Blob:
     @tdata.setter
     def tdata(self, t):
         self._data.set_tensor(t)
+
+    def packed(self):
+        """Data as a repeats.Packed map while it is held so, else None."""
+        return self._data.packed()
+
+    def set_packed(self, packed):
+        """Replace data by a repeats.Packed map of this blob's shape."""
+        self._data.set_packed(packed)
 
     @property
     def tdiff(self):

@@ -19,7 +19,7 @@ import torch
 
 # channels_last None: the device's default (on for CPU, where it measured fastest)
 _state = {'gpu': False, 'device_id': 0, 'precision': 'fp32', 'channels_last': None,
-          'reuse': False}
+          'reuse': False, 'skip_repeats': True}
 PRECISIONS = ('fp32', 'tf32', 'bf16')
 
 
@@ -68,11 +68,23 @@ def set_channels_last(enabled=True):
     _state['channels_last'] = None if enabled is None else bool(enabled)
 
 
+def set_skip_repeats(enabled=True):
+    """Let convolutions and MAX pooling compute the windows that lie inside runs of
+    repeated rows and columns (an FCN's padded borders) once per run (repeats.py)."""
+    _state['skip_repeats'] = bool(enabled)
+
+
+def skip_repeats():
+    return _state['skip_repeats']
+
+
 def set_strict(enabled=True):
-    """Compute as Caffe does, in its order and memory layout: float32, NCHW, and host
-    memory handed back to the system (False returns to the defaults)."""
+    """Compute as Caffe does, in its order and memory layout: float32, NCHW, every
+    window of the full maps, and host memory handed back to the system (False returns
+    to the defaults)."""
     set_precision('fp32')
     set_channels_last(False if enabled else None)
+    set_skip_repeats(not enabled)
     if _glibc():
         set_reuse_host_memory(not enabled)
 
@@ -123,8 +135,9 @@ def compute_dtype():
 
 
 def describe():
-    """The settings in effect, in words: 'fp32, channels_last, reusing host memory'."""
-    fast = ['channels_last'] * channels_last() + ['reusing host memory'] * _state['reuse']
+    """The settings in effect, in words: 'fp32, channels_last, skipping repeated windows, ...'."""
+    fast = ['channels_last'] * channels_last() + ['skipping repeated windows'] * skip_repeats() + \
+        ['reusing host memory'] * _state['reuse']
     return ', '.join([_state['precision']] + (fast or ["Caffe's order (strict)"]))
 
 
@@ -145,6 +158,20 @@ def fast_cpu_gemm():
             return 'GenuineIntel' in f.read(4096)
     except OSError:
         return True  # no cpuinfo (not Linux): the rule measured first
+
+
+@functools.cache
+def avx512():
+    """Whether torch's CPU kernels run with AVX-512 here (oneDNN's NHWC convolution
+    backward is fast with it and slow with AVX2 alone)."""
+    return torch.backends.cpu.get_cpu_capability().startswith('AVX512')
+
+
+@functools.cache
+def onednn_bf16():
+    """Whether oneDNN's bfloat16 kernels run on this CPU (AVX-512 or AVX-NE-CONVERT);
+    elsewhere torch's own bfloat16 convolution takes their place."""
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 set_strict(os.environ.get('TORCHCAFFE_STRICT', '0') not in ('', '0'))

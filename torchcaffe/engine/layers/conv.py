@@ -1,7 +1,7 @@
 """Convolution and Deconvolution (N spatial axes, group, dilation, optional bias)."""
 import torch
 
-from .. import device
+from .. import device, repeats
 from ..layer import Layer, register, axis_index
 
 aten = torch.ops.aten
@@ -198,37 +198,54 @@ class _ConvBase(Layer):
         GEMM is fast, bench/README)."""
         return self._cpu_channels_last(x) and self.group == 1 and out[2] * out[3] < self.num_output
 
-    def _packed(self, x):
+    def _packed(self, x, pad):
         """The weights in oneDNN's blocked layout for inputs shaped like ``x``, on the
         channels_last CPU path: the same kernels without a weight reorder on each call,
         and a following ReLU fused."""
-        if not self._cpu_channels_last(x):
+        if not self._cpu_channels_last(x) or (x.dtype == torch.bfloat16 and not device.onednn_bf16()):
             return None
         w = self._weight()
-        key = ('oneDNN', x.dtype, tuple(x.shape))
+        key = ('oneDNN', x.dtype, tuple(x.shape), tuple(pad))
         return self.blobs[0].derived_data(key, lambda t: torch.ops.mkldnn._reorder_convolution_weight(
-            w, self.pad, self.stride, self.dilation, self.group, list(x.shape)))
+            w, pad, self.stride, self.dilation, self.group, list(x.shape)))
+
+    def _plan(self, b):
+        """How to compute on ``b`` packed (repeats.plan), or None."""
+        if self.transposed or len(b.shape) != 4 or not device.skip_repeats():
+            return None
+        extent = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel)]
+        return repeats.plan(b, extent, self.stride, self.pad, pad_is_zero_run=True)
 
     def forward(self, bottom, top):
         # fuse_relu: the net says an in-place ReLU follows in this pass; relu_applied
         # tells it whether this layer applied it.
         self.relu_applied = False
         for b, t in zip(bottom, top):
-            x = self._operand(b.tdata)
-            bias = self._bias(x.dtype)
-            if x.dtype == torch.float32 and device.fast_cpu_gemm() and self._by_matmul(x, t.shape):
-                self.relu_applied = self.fuse_relu
-                y = _matmul_forward(x, self._weight(), bias, self.stride, self.pad, self.dilation, t.shape[2:])
-                t.tdata = y.relu_() if self.fuse_relu else y
-                continue
-            packed = self._packed(x)
-            if packed is None:
-                t.tdata = aten.convolution(x, self._weight(), bias, *self.conv_args)
-                continue
+            plan = self._plan(b)
+            x = self._operand(b.tdata if plan is None else plan.input)
+            y = self._convolve(x, self.pad if plan is None else plan.pad, t.shape)
+            if plan is None:
+                t.tdata = y
+            else:
+                t.set_packed(plan.output(y, t.shape))
+
+    def _convolve(self, x, pad, shape):
+        """The forward convolution of operand ``x`` with padding ``pad`` (``shape``: the
+        full top's), the in-place ReLU after it applied where it can be."""
+        bias = self._bias(x.dtype)
+        if x.dtype == torch.float32 and device.fast_cpu_gemm() and self._by_matmul(x, shape):
             self.relu_applied = self.fuse_relu
-            t.tdata = torch.ops.mkldnn._convolution_pointwise(
-                x, packed, bias, self.pad, self.stride, self.dilation, self.group,
-                'relu' if self.fuse_relu else 'none', [], '')
+            out = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in
+                   zip(x.shape[2:], pad, self.dilation, self.kernel, self.stride)]
+            y = _matmul_forward(x, self._weight(), bias, self.stride, pad, self.dilation, out)
+            return y.relu_() if self.fuse_relu else y
+        packed = self._packed(x, pad)
+        if packed is None:
+            return aten.convolution(x, self._weight(), bias, self.stride, pad, *self.conv_args[2:])
+        self.relu_applied = self.fuse_relu
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, packed, bias, pad, self.stride, self.dilation, self.group,
+            'relu' if self.fuse_relu else 'none', [], '')
 
     def backward(self, top, propagate_down, bottom):
         w = self._weight()
@@ -237,13 +254,21 @@ class _ConvBase(Layer):
         for t, down, b in zip(top, propagate_down, bottom):
             if not (down or need_w or need_b):
                 continue
-            dy, x = self._operand(t.tdiff), self._operand(b.tdata)
+            x = self._operand(b.tdata)
             need = [bool(down), bool(need_w), bool(need_b)]
-            if self._by_matmul(x, dy.shape):
-                gi, gw, gb = _matmul_backward(dy, x, w, self.stride, self.pad, self.dilation, need)
+            if self._by_matmul(x, t.shape):
+                gi, gw, gb = _matmul_backward(self._operand(t.tdiff), x, w, self.stride, self.pad,
+                                              self.dilation, need)
+            elif self._cpu_channels_last(x) and not device.avx512():
+                # oneDNN's NHWC weight gradient is 4x slower than NCHW's on AVX2 (bench/README):
+                # backward runs NCHW, and its input diff stays so for the layers below
+                gi, gw, gb = aten.convolution_backward(
+                    t.tdiff.to(x.dtype).contiguous(), x.contiguous(), w.contiguous(),
+                    [self.num_output] if need_b else None, *self.conv_args, need)
+                gw = gw if gw is None else gw.contiguous(memory_format=torch.channels_last)
             else:
                 gi, gw, gb = aten.convolution_backward(
-                    dy, x, w, [self.num_output] if need_b else None, *self.conv_args, need)
+                    self._operand(t.tdiff), x, w, [self.num_output] if need_b else None, *self.conv_args, need)
             if need_w:
                 self.blobs[0].add_diff(gw)
             if need_b:

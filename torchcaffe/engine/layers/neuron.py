@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from ...proto import caffe_pb2
+from .. import repeats
 from ..layer import Layer, register
 
 TRAIN = caffe_pb2.TRAIN
@@ -21,9 +22,14 @@ class ReLU(Neuron):
     low_precision = True
 
     def forward(self, bottom, top):
-        x = bottom[0].tdata
+        packed = bottom[0].packed()  # elementwise: a packed map stays packed (repeats.py)
+        x = bottom[0].tdata if packed is None else packed.tensor
         slope = self.param.relu_param.negative_slope
-        top[0].tdata = torch.relu(x) if slope == 0 else torch.where(x > 0, x, x * slope)
+        y = torch.relu(x) if slope == 0 else torch.where(x > 0, x, x * slope)
+        if packed is None:
+            top[0].tdata = y
+        else:
+            top[0].set_packed(repeats.Packed(y, packed.runs))
 
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...proto import caffe_pb2
+from .. import device, repeats
 from ..layer import Layer, register
 
 P = caffe_pb2.PoolingParameter
@@ -92,12 +93,25 @@ class Pooling(Layer):
         # Torch applies the same ceil-and-clip rule when it pads itself.
         return self.ceil and pad == self.pad
 
+    def _plan(self, bottom, top):
+        """How MAX pooling computes on ``bottom`` packed (repeats.plan), or None."""
+        if len(top) > 1 or not device.skip_repeats() or \
+                any(pd > k // 2 or k < s for pd, k, s in zip(self.pad, self.kernel, self.stride)):
+            return None
+        return repeats.plan(bottom, self.kernel, self.stride, self.pad, pad_is_zero_run=False)
+
     def forward(self, bottom, top):
-        x = bottom[0].tdata
         oh, ow = self.out
         if self.method == P.STOCHASTIC:
-            top[0].tdata = self._stochastic(x)
+            top[0].tdata = self._stochastic(bottom[0].tdata)
         elif self.method == P.MAX:
+            plan = self._plan(bottom[0], top)
+            if plan is not None:
+                y = F.max_pool2d(plan.input, self.kernel, self.stride, plan.pad, 1, self.ceil)
+                top[0].set_packed(plan.output(y, top[0].shape))
+                self._idx, self._torch_padded = None, True  # backward finds the argmax
+                return
+            x = bottom[0].tdata
             xp, pad = self._padded(x, float('-inf'))
             if not self.need_backward and len(top) == 1:  # no argmax to keep
                 y = F.max_pool2d(xp, self.kernel, self.stride, pad, 1, self._ceil_mode(pad))
@@ -114,6 +128,7 @@ class Pooling(Layer):
             if len(top) > 1:
                 top[1].tdata = idx.float()
         else:
+            x = bottom[0].tdata
             xp, pad = self._padded(x, 0.0)
             s = F.avg_pool2d(xp, self.kernel, self.stride, pad, self._ceil_mode(pad), True, 1)
             top[0].tdata = (s[:, :, :oh, :ow] / self.divisor(x)).contiguous()
@@ -181,6 +196,8 @@ class Pooling(Layer):
             bottom[0].tdiff = self._stochastic_backward(g, x)
             return
         if self.method == P.MAX:
+            if self._idx is None:  # a packed forward: the argmax of the full input, as torch finds it
+                self._idx = F.max_pool2d(x, self.kernel, self.stride, self.pad, 1, self.ceil, True)[1]
             if self._torch_padded:  # torch's own kernel: no NCHW copies of channels_last data
                 bottom[0].tdiff = aten.max_pool2d_with_indices_backward(
                     g.to(x.dtype), x, self.kernel, self.stride, self.pad, [1, 1], self.ceil, self._idx)

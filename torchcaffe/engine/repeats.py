@@ -1,0 +1,117 @@
+"""Feature maps held without most of their repeated rows and columns.
+
+An FCN pads its input by 100 pixels. Far from the image, every row of conv1_1's
+output is the response to zeros, so about half of each early map is a band of
+identical rows and columns. Here a map may be held *packed*: a tensor in which a
+run of identical rows (or columns) keeps only a few copies, with a count of the
+copies left out. A convolution or pooling window that lies wholly inside such a
+run gives the same result wherever it sits in the run, so removing whole strides
+of the run's rows removes whole output rows and changes no other output. The layer
+computes on the packed tensor, every output position with the same kernel as on
+the full map, and its output is packed in turn. The band of equal rows narrows
+as the receptive field grows; in a 500 x 500 FCN-8s forward about a fifth of the
+arithmetic is left out. The full map is made only when something else reads it.
+
+A run is ``(lo, hi, extra)``: rows ``lo..hi`` of the packed tensor are equal, and
+the full map has ``extra`` more of them. Runs are kept per spatial axis (2-d maps).
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+
+# A zero padding made a run keeps 16 more rows than one window needs, so the next
+# layers, whose maps are the largest, need not widen it (widening copies the map);
+# it leaves out a multiple of 16, which four stride-2 poolings can halve.
+ORIGIN_SLACK, ALIGN = 16, 16
+
+
+class Packed(NamedTuple):
+    tensor: torch.Tensor  # N, C, H, W
+    runs: tuple  # (runs along H, runs along W)
+
+
+def full_size(size, runs):
+    return size + sum(extra for _, _, extra in runs)
+
+
+def _index(size, runs, device):
+    """The packed row behind each full row: run ends repeated ``extra`` more times."""
+    counts = np.ones(size, np.int64)
+    for _, hi, extra in runs:
+        counts[hi] += extra
+    return torch.from_numpy(np.repeat(np.arange(size), counts)).to(device)
+
+
+def _gather(t, sizes_runs):
+    """``t`` with each spatial axis expanded by its runs (axes without runs untouched),
+    in ``t``'s memory format."""
+    nhwc = t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+    v = t.permute(0, 2, 3, 1) if nhwc else t  # gather along the view that is contiguous
+    for axis, (size, runs) in enumerate(sizes_runs, 1 if nhwc else 2):
+        if runs:
+            v = v.index_select(axis, _index(size, runs, t.device))
+    return v.permute(0, 3, 1, 2) if nhwc else v
+
+
+def expand(packed):
+    """The full map."""
+    t = packed.tensor
+    return _gather(t, zip(t.shape[2:], packed.runs))
+
+
+def _axis(size, runs, extent, stride, pad, pad_is_zero_run):
+    """Plan one axis of a window layer (``extent`` = dilated kernel span) on a packed
+    input of length ``size``: (rows to add to each run of the input, so a window fits
+    inside it and what stays left out is whole strides; the padding to compute with;
+    the output's runs)."""
+    need = extent + stride - 1  # a run this long holds a whole window at any alignment
+    adds, kept, shift = [], [], 0
+    for lo, hi, extra in runs:
+        add = max(0, need - (hi - lo + 1))
+        add = min(extra, add + (extra - add) % stride)
+        adds.append(add)
+        if extra > add:
+            kept.append((lo + shift, hi + shift + add, extra - add))
+        shift += add
+    size += shift
+    unit = math.lcm(ALIGN, stride)
+    left_out = (pad - need - ORIGIN_SLACK) // unit * unit if pad_is_zero_run else 0
+    p = pad - max(0, left_out)
+    kept = [(lo + p, hi + p, extra) for lo, hi, extra in kept]
+    if left_out > 0:  # a wide zero padding: itself a run
+        kept = [(0, p - 1, left_out)] + kept + [(size + p, size + 2 * p - 1, left_out)]
+    out = tuple((-(-lo // stride), (hi - extent + 1) // stride, extra // stride) for lo, hi, extra in kept)
+    return adds, p, out
+
+
+class Plan(NamedTuple):
+    input: torch.Tensor  # the packed input, widened where a window did not fit
+    pad: list  # the padding to compute with
+    runs: tuple  # the output's runs per axis
+
+    def output(self, y, full_shape):
+        """The layer's output ``y`` (computed on ``input``) as a Packed map of ``full_shape``."""
+        for axis, runs in enumerate(self.runs):
+            if full_size(y.shape[2 + axis], runs) != full_shape[2 + axis]:
+                raise RuntimeError('packed output %s with runs %s does not make %s'
+                                   % (tuple(y.shape), self.runs, tuple(full_shape)))
+        return Packed(y, self.runs) if any(self.runs) else y
+
+
+def plan(blob, extent, stride, pad, pad_is_zero_run):
+    """How a window layer (2-d ``extent``, ``stride`` and ``pad``) computes on ``blob``
+    packed, or None when nothing would be left out (compute on the full map)."""
+    packed = blob.packed()
+    if packed is None and not pad_is_zero_run:
+        return None
+    x = blob.tdata if packed is None else packed.tensor
+    runs = ((), ()) if packed is None else packed.runs
+    axes = [_axis(x.shape[2 + i], runs[i], extent[i], stride[i], pad[i], pad_is_zero_run) for i in range(2)]
+    if not any(out for _, _, out in axes):
+        return None
+    widened = [(size, tuple((lo, hi, add) for (lo, hi, _), add in zip(axis_runs, adds) if add))
+               for size, axis_runs, (adds, _, _) in zip(x.shape[2:], runs, axes)]
+    return Plan(_gather(x, widened), [p for _, p, _ in axes], tuple(out for _, _, out in axes))
