@@ -98,7 +98,7 @@ class Plan(NamedTuple):
             if full_size(y.shape[2 + axis], runs) != full_shape[2 + axis]:
                 raise RuntimeError('packed output %s with runs %s does not make %s'
                                    % (tuple(y.shape), self.runs, tuple(full_shape)))
-        return Packed(y, self.runs) if any(self.runs) else y
+        return Packed(y, self.runs)
 
 
 def plan(blob, extent, stride, pad, pad_is_zero_run):
