@@ -235,8 +235,8 @@ class _ConvBase(Layer):
         bias = self._bias(x.dtype)
         if x.dtype == torch.float32 and device.fast_cpu_gemm() and self._by_matmul(x, shape):
             self.relu_applied = self.fuse_relu
-            out = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in
-                   zip(x.shape[2:], pad, self.dilation, self.kernel, self.stride)]
+            out = [self.output_size(i, n + 2 * (p - self.pad[i]))
+                   for i, (n, p) in enumerate(zip(x.shape[2:], pad))]
             y = _matmul_forward(x, self._weight(), bias, self.stride, pad, self.dilation, out)
             return y.relu_() if self.fuse_relu else y
         packed = self._packed(x, pad)
