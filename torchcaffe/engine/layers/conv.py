@@ -235,6 +235,7 @@ class _ConvBase(Layer):
         bias = self._bias(x.dtype)
         if x.dtype == torch.float32 and device.fast_cpu_gemm() and self._by_matmul(x, shape):
             self.relu_applied = self.fuse_relu
+            # the layer's own size rule, with the padding difference folded into the input
             out = [self.output_size(i, n + 2 * (p - self.pad[i]))
                    for i, (n, p) in enumerate(zip(x.shape[2:], pad))]
             y = _matmul_forward(x, self._weight(), bias, self.stride, pad, self.dilation, out)
@@ -246,6 +247,22 @@ class _ConvBase(Layer):
         return torch.ops.mkldnn._convolution_pointwise(
             x, packed, bias, pad, self.stride, self.dilation, self.group,
             'relu' if self.fuse_relu else 'none', [], '')
+
+    def _convolution_backward(self, dy, x, w, need):
+        """aten's convolution backward of diff ``dy`` for operands ``x`` and ``w``. On the
+        channels_last CPU path without AVX-512 it runs NCHW, as oneDNN's NHWC weight
+        gradient is 4x slower there (bench/README); its input diff then stays NCHW for
+        the layers below."""
+        nchw = self._cpu_channels_last(x) and not device.avx512()
+        if nchw:
+            dy, x, w = dy.to(x.dtype).contiguous(), x.contiguous(), w.contiguous()
+        else:
+            dy = self._operand(dy)
+        gi, gw, gb = aten.convolution_backward(
+            dy, x, w, [self.num_output] if need[2] else None, *self.conv_args, need)
+        if nchw and gw is not None:
+            gw = gw.contiguous(memory_format=torch.channels_last)
+        return gi, gw, gb
 
     def backward(self, top, propagate_down, bottom):
         w = self._weight()
@@ -259,16 +276,8 @@ class _ConvBase(Layer):
             if self._by_matmul(x, t.shape):
                 gi, gw, gb = _matmul_backward(self._operand(t.tdiff), x, w, self.stride, self.pad,
                                               self.dilation, need)
-            elif self._cpu_channels_last(x) and not device.avx512():
-                # oneDNN's NHWC weight gradient is 4x slower than NCHW's on AVX2 (bench/README):
-                # backward runs NCHW, and its input diff stays so for the layers below
-                gi, gw, gb = aten.convolution_backward(
-                    t.tdiff.to(x.dtype).contiguous(), x.contiguous(), w.contiguous(),
-                    [self.num_output] if need_b else None, *self.conv_args, need)
-                gw = gw if gw is None else gw.contiguous(memory_format=torch.channels_last)
             else:
-                gi, gw, gb = aten.convolution_backward(
-                    self._operand(t.tdiff), x, w, [self.num_output] if need_b else None, *self.conv_args, need)
+                gi, gw, gb = self._convolution_backward(t.tdiff, x, w, need)
             if need_w:
                 self.blobs[0].add_diff(gw)
             if need_b:
