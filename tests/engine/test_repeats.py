@@ -60,6 +60,31 @@ def test_convolution_on_packed_maps_equals_the_full_map(seed):
     got = repeats.expand(plan.output(y, want.shape))
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert blob.packed() is p  # planning reads the packed tensor without expanding it
+    # the weight gradient: the packed input with the diff folded onto the packed output
+    g = torch.from_numpy(rng.standard_normal(want.shape).astype(np.float32))
+
+    def weight_gradient(g, x, pad):
+        return torch.ops.aten.convolution_backward(g, x, w, None, stride, pad, dilation, False, [0, 0], 1,
+                                                   [False, True, False])[1]
+    torch.testing.assert_close(weight_gradient(repeats.fold(g, plan.runs), plan.input, plan.pad),
+                               weight_gradient(g, full, pad), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('seed', range(10))
+def test_fold_is_the_adjoint_of_expand(seed, channels_last):
+    """<expand(p), g> = <p, fold(g)>: each packed row gets the sum of the diffs of the
+    full rows it stands for, in the diff's memory format."""
+    rng = np.random.default_rng(seed)
+    p = random_packed(rng)
+    full = repeats.expand(p)
+    g = torch.from_numpy(rng.standard_normal(full.shape))
+    if channels_last:
+        g = g.contiguous(memory_format=torch.channels_last)
+    folded = repeats.fold(g, p.runs)
+    assert folded.shape == p.tensor.shape
+    assert folded.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    torch.testing.assert_close((folded * p.tensor.double()).sum(), (g * full.double()).sum())
 
 
 @pytest.mark.parametrize('seed', range(60))

@@ -64,11 +64,38 @@ def test_strict_mode_matches_caffe(settings):
 
 @pytest.mark.parametrize('avx512', [True, False])
 def test_channels_last_matches_caffe(settings, avx512, monkeypatch):
-    """Both backward paths: NHWC, and NCHW where oneDNN's NHWC weight gradient is slow."""
+    """Both backward paths: NHWC, and on AVX2 CPUs, where oneDNN's NHWC weight gradient is
+    slow, the weight gradient as matrix products."""
     monkeypatch.setattr(device, 'avx512', lambda: avx512)
     caffe.set_channels_last(True)
     net, _ = golden.run_case(caffe, CASE, data_tol=1e-4, diff_tol=1e-3)
     assert net.blobs['conv1_1'].tdata.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize('case', [c for c in golden.cases('layer') if c.startswith('conv_')])
+def test_avx2_backward_matches_caffe(settings, case, monkeypatch):
+    """On AVX2 CPUs: the weight gradient as matrix products (strides, padding, dilation,
+    1x1, batches), and grouped convolutions in NCHW."""
+    monkeypatch.setattr(device, 'avx512', lambda: False)
+    caffe.set_channels_last(True)
+    golden.run_case(caffe, case, data_tol=1e-5, diff_tol=1e-4)
+
+
+@pytest.mark.parametrize('stride, pad, dilation', [(1, 1, 1), (2, 3, 1), (1, 2, 2)])
+def test_weight_gradient_in_strips_of_rows(stride, pad, dilation):
+    """A map large enough for several strips gives one product's weight gradient."""
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((2, 64, 80, 50)).astype(np.float32))
+    w = torch.from_numpy(rng.standard_normal((8, 64, 3, 3)).astype(np.float32))
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.nn.functional.conv2d(x, w, None, stride, pad, dilation)
+    dy = torch.from_numpy(rng.standard_normal(y.shape).astype(np.float32))
+    gw, gb = conv._parameter_gradients(dy, x, (3, 3), (stride,) * 2, (pad,) * 2, (dilation,) * 2, (True, True))
+    want = torch.ops.aten.convolution_backward(dy.double(), x.double(), w.double(), [8], (stride,) * 2,
+                                               (pad,) * 2, (dilation,) * 2, False, [0, 0], 1,
+                                               [False, True, True])
+    torch.testing.assert_close(gw.double(), want[1], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(gb.double(), want[2], rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize('case', ['solver_sgd_fixed', 'solver_adam', 'solver_sgd_clip', 'solver_sgd_l1'])

@@ -45,21 +45,43 @@ def _index(size, runs, device):
     return torch.from_numpy(np.repeat(np.arange(size), counts)).to(device)
 
 
-def _gather(t, sizes_runs):
-    """``t`` with each spatial axis expanded by its runs (axes without runs untouched),
-    in ``t``'s memory format."""
+def _per_axis(t, step):
+    """``t`` after ``step(view, dim, axis)`` for each spatial axis, applied to the view
+    whose memory is contiguous (NHWC for channels_last); in ``t``'s memory format."""
     nhwc = t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
-    v = t.permute(0, 2, 3, 1) if nhwc else t  # gather along the view that is contiguous
-    for axis, (size, runs) in enumerate(sizes_runs, 1 if nhwc else 2):
-        if runs:
-            v = v.index_select(axis, _index(size, runs, t.device))
+    v = t.permute(0, 2, 3, 1) if nhwc else t
+    for axis in range(t.dim() - 2):
+        v = step(v, axis + (1 if nhwc else 2), axis)
     return v.permute(0, 3, 1, 2) if nhwc else v
+
+
+def _gather(t, sizes_runs):
+    """``t`` with each spatial axis expanded by its runs (axes without runs untouched)."""
+    sizes_runs = list(sizes_runs)
+
+    def step(v, dim, axis):
+        size, runs = sizes_runs[axis]
+        return v.index_select(dim, _index(size, runs, t.device)) if runs else v
+    return _per_axis(t, step)
 
 
 def expand(packed):
     """The full map."""
     t = packed.tensor
     return _gather(t, zip(t.shape[2:], packed.runs))
+
+
+def fold(t, runs):
+    """The adjoint of expanding a map with ``runs`` (per axis): the packed-size map in
+    which each row (column) sums the full rows it stands for. A weight gradient needs
+    only these sums, as the rows one stands for have the same input window."""
+    def step(v, dim, axis):
+        if not runs[axis]:
+            return v
+        shape = list(v.shape)
+        shape[dim] -= sum(extra for _, _, extra in runs[axis])
+        return v.new_zeros(shape).index_add_(dim, _index(shape[dim], runs[axis], t.device), v)
+    return _per_axis(t, step)
 
 
 def _axis(size, runs, extent, stride, pad, pad_is_zero_run):

@@ -48,17 +48,55 @@ def geometry(layer, p, n):
     return values
 
 
-def _patches(x, kernel, stride, pad, dilation, out):
-    """im2col of NCHW ``x`` in NHWC order: rows are output pixels (image-major), columns
-    (kernel row, kernel column, channel), the order of a channels_last weight's rows."""
-    xh = x.permute(0, 2, 3, 1)
-    if any(pad):
-        xh = torch.nn.functional.pad(xh, (0, 0, pad[1], pad[1], pad[0], pad[0]))
+def _patches(x, kernel, stride, pad, dilation, out, rows=None):
+    """im2col of NCHW ``x`` in NHWC order for output rows ``rows`` (a range; all by
+    default): rows are output pixels (image-major), columns (kernel row, kernel column,
+    channel), the order of a channels_last weight's rows."""
+    r0, r1 = rows or (0, out[0])
+    lo = r0 * stride[0] - pad[0]
+    hi = (r1 - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1 - pad[0]
+    h = x.shape[2]
+    xh = x.permute(0, 2, 3, 1)[:, max(lo, 0):min(hi, h)]
+    pads = (0, 0, pad[1], pad[1], max(0, -lo), max(0, hi - h))
+    if any(pads):
+        xh = torch.nn.functional.pad(xh, pads)
     n, c = xh.shape[0], xh.shape[3]
     sn, sh, sw, sc = xh.stride()
-    view = xh.as_strided((n, out[0], out[1], kernel[0], kernel[1], c),
+    view = xh.as_strided((n, r1 - r0, out[1], kernel[0], kernel[1], c),
                          (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1], sc))
-    return view.reshape(n * out[0] * out[1], -1)
+    return view.reshape(n * (r1 - r0) * out[1], -1)
+
+
+def _pixels(t):
+    """An NCHW map as a matrix: rows output pixels (image-major), columns channels."""
+    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+
+
+def _parameter_gradients(dy, x, kernel, stride, pad, dilation, need):
+    """The (weight, bias) gradients of ``need`` = (weight, bias) for output diff ``dy``,
+    the weight's in NHWC order, as matrix products summed over strips of output rows:
+    each strip's im2col stays in cache."""
+    n, c = x.shape[:2]
+    out = dy.shape[2:]
+    g = _pixels(dy)
+    gw = gb = None
+    if need[1]:
+        gb = g.sum(0, dtype=torch.float32)
+    if not need[0]:
+        return gw, gb
+    k = c * kernel[0] * kernel[1]
+    # a strip of about 4 MB, but at least 256 output pixels to keep the products efficient
+    rows = max(1, max(256, (4 << 20) // (k * x.element_size())) // (n * out[1]))
+    gw = g.new_zeros((g.shape[1], k), dtype=torch.float32)
+    for r0 in range(0, out[0], rows):
+        r1 = min(out[0], r0 + rows)
+        gs = g.view(n, out[0], out[1], -1)[:, r0:r1].reshape(-1, g.shape[1]).t()
+        cols = _patches(x, kernel, stride, pad, dilation, out, (r0, r1))
+        if g.dtype == torch.float32:
+            gw.addmm_(gs, cols)
+        else:  # bfloat16 products, summed in float32
+            gw += gs @ cols
+    return gw.to(g.dtype).view(-1, kernel[0], kernel[1], c).permute(0, 3, 1, 2), gb
 
 
 def _matmul_forward(x, w, bias, stride, pad, dilation, out):
@@ -76,15 +114,10 @@ def _matmul_backward(dy, x, w, stride, pad, dilation, need):
     order so channels_last operands need no copies; ``need`` = (input, weight, bias)."""
     o, c, kh, kw = w.shape
     n, _, oh, ow = dy.shape
-    g = dy.permute(0, 2, 3, 1).reshape(-1, o)
-    gx = gw = gb = None
-    if need[1]:
-        cols = _patches(x, (kh, kw), stride, pad, dilation, (oh, ow))
-        gw = (g.t() @ cols).view(o, kh, kw, c).permute(0, 3, 1, 2)
-    if need[2]:
-        gb = g.sum(0, dtype=torch.float32)
+    gx = None
+    gw, gb = _parameter_gradients(dy, x, (kh, kw), stride, pad, dilation, need[1:])
     if need[0]:
-        gcols = (g @ w.permute(0, 2, 3, 1).reshape(o, -1)).view(n, oh, ow, kh, kw, c)
+        gcols = (_pixels(dy) @ w.permute(0, 2, 3, 1).reshape(o, -1)).view(n, oh, ow, kh, kw, c)
         h, wd = x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]
         # col2im: each kernel tap adds its slice (accumulated in float32)
         acc = dy.new_zeros((n, h, wd, c), dtype=torch.float32)
@@ -248,19 +281,24 @@ class _ConvBase(Layer):
             x, packed, bias, pad, self.stride, self.dilation, self.group,
             'relu' if self.fuse_relu else 'none', [], '')
 
-    def _convolution_backward(self, dy, x, w, need):
-        """aten's convolution backward of diff ``dy`` for operands ``x`` and ``w``. On the
-        channels_last CPU path without AVX-512 it runs NCHW, as oneDNN's NHWC weight
-        gradient is 4x slower there (bench/README); its input diff then stays NCHW for
-        the layers below."""
-        nchw = self._cpu_channels_last(x) and not device.avx512()
-        if nchw:
+    def _convolution_backward(self, dy, x, w, need, pad):
+        """The convolution backward of diff ``dy`` for operands ``x`` and ``w`` with
+        padding ``pad``. On the channels_last CPU path without AVX-512, oneDNN's NHWC
+        weight gradient is 4x slower than its NCHW one (bench/README): there the weight
+        gradient is computed in strips of matrix products (float32, ungrouped), else in
+        NCHW, whose input diff then stays NCHW for the layers below."""
+        args = (self.stride, pad) + self.conv_args[2:]
+        avx2 = self._cpu_channels_last(x) and not device.avx512()
+        if avx2 and self.group == 1 and x.dtype == torch.float32:
+            dy = self._operand(dy)
+            gi = aten.convolution_backward(dy, x, w, None, *args, [True, False, False])[0] if need[0] else None
+            return (gi,) + _parameter_gradients(dy, x, self.kernel, self.stride, pad, self.dilation, need[1:])
+        if avx2:
             dy, x, w = dy.to(x.dtype).contiguous(), x.contiguous(), w.contiguous()
         else:
             dy = self._operand(dy)
-        gi, gw, gb = aten.convolution_backward(
-            dy, x, w, [self.num_output] if need[2] else None, *self.conv_args, need)
-        if nchw and gw is not None:
+        gi, gw, gb = aten.convolution_backward(dy, x, w, [self.num_output] if need[2] else None, *args, need)
+        if avx2 and gw is not None:
             gw = gw.contiguous(memory_format=torch.channels_last)
         return gi, gw, gb
 
@@ -271,13 +309,19 @@ class _ConvBase(Layer):
         for t, down, b in zip(top, propagate_down, bottom):
             if not (down or need_w or need_b):
                 continue
+            plan = self._plan(b) if need_w else None  # before reading b's data unpacks it
             x = self._operand(b.tdata)
             need = [bool(down), bool(need_w), bool(need_b)]
             if self._by_matmul(x, t.shape):
                 gi, gw, gb = _matmul_backward(self._operand(t.tdiff), x, w, self.stride, self.pad,
                                               self.dilation, need)
-            else:
-                gi, gw, gb = self._convolution_backward(t.tdiff, x, w, need)
+            elif plan is None:
+                gi, gw, gb = self._convolution_backward(t.tdiff, x, w, need, self.pad)
+            else:  # the weight gradient on the packed input: windows that repeat counted once
+                gi, _, gb = self._convolution_backward(t.tdiff, x, w, [need[0], False, need[2]], self.pad)
+                _, gw, _ = self._convolution_backward(repeats.fold(self._operand(t.tdiff), plan.runs),
+                                                      self._operand(plan.input), w, [False, True, False],
+                                                      plan.pad)
             if need_w:
                 self.blobs[0].add_diff(gw)
             if need_b:
