@@ -278,17 +278,19 @@ def test_matmul_backward_takes_the_fc_layers(settings, matmul_calls, monkeypatch
     assert not taken['conv5_2'] and not taken['score_fr']
 
 
-@pytest.mark.parametrize('fast_gemm', [True, False])
-def test_matmul_forward_only_where_the_cpus_gemm_is_fast(settings, monkeypatch, fast_gemm):
+@pytest.mark.parametrize('fast_gemm, avx512, kernels', [(True, True, [7, 1]), (True, False, [7, 1]),
+                                                       (False, True, []), (False, False, [1])])
+def test_matmul_forward_only_where_the_cpus_gemm_is_fast(settings, monkeypatch, fast_gemm, avx512, kernels):
     """fc-like forward passes run as matrix products on a CPU with a fast GEMM (Intel),
-    else as oneDNN convolutions; backward takes the matrix products on both."""
+    and fc7's 1x1 on CPUs without AVX-512, else as oneDNN convolutions."""
     forwards = []
     original = conv._matmul_forward
-    monkeypatch.setattr(conv, '_matmul_forward', lambda *a: forwards.append(1) or original(*a))
+    monkeypatch.setattr(conv, '_matmul_forward', lambda *a: forwards.append(a[1].shape[-1]) or original(*a))
     monkeypatch.setattr(device, 'fast_cpu_gemm', lambda: fast_gemm)
+    monkeypatch.setattr(device, 'avx512', lambda: avx512)
     caffe.set_channels_last(True)
     net, _ = golden.run_case(caffe, CASE, data_tol=1e-4, diff_tol=1e-3)
-    assert bool(forwards) == fast_gemm
+    assert sorted(set(forwards), reverse=True) == kernels
 
 
 REFILL = """
