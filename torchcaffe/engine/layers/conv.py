@@ -79,11 +79,9 @@ def _parameter_gradients(dy, x, kernel, stride, pad, dilation, need):
     n, c = x.shape[:2]
     out = dy.shape[2:]
     g = _pixels(dy)
-    gw = gb = None
-    if need[1]:
-        gb = g.sum(0, dtype=torch.float32)
+    gb = g.sum(0, dtype=torch.float32) if need[1] else None
     if not need[0]:
-        return gw, gb
+        return None, gb
     k = c * kernel[0] * kernel[1]
     # a strip of about 4 MB, but at least 256 output pixels to keep the products efficient
     rows = max(1, max(256, (4 << 20) // (k * x.element_size())) // (n * out[1]))
