@@ -323,7 +323,7 @@ class _ConvBase(Layer):
                 gi, gw, gb = self._convolution_backward(t.tdiff, x, w, need, self.pad)
             else:  # the weight gradient on the packed input: windows that repeat counted once
                 gi, _, gb = self._convolution_backward(t.tdiff, x, w, [need[0], False, need[2]], self.pad)
-                _, gw, _ = self._convolution_backward(repeats.fold(self._operand(t.tdiff), plan.runs),
+                _, gw, _ = self._convolution_backward(repeats.fold(t.tdiff, plan.runs),
                                                       self._operand(plan.input), w, [False, True, False],
                                                       plan.pad)
             if need_w:
