@@ -225,8 +225,8 @@ class _ConvBase(Layer):
         """Whether a pass with output shape ``out`` runs as matrix products: on the
         channels_last CPU path, for an ungrouped convolution with fewer output pixels
         than output channels (an FCN's fc6 and fc7), where oneDNN's direct kernels run
-        well below a GEMM's rate (backward always; forward in float32 where the CPU's
-        GEMM is fast, bench/README)."""
+        well below a GEMM's rate (backward always; forward in float32 where
+        ``_matmul_forward_is_faster``, bench/README)."""
         return self._cpu_channels_last(x) and self.group == 1 and out[2] * out[3] < self.num_output
 
     def _matmul_forward_is_faster(self):
