@@ -1,10 +1,13 @@
 """Convolution and Deconvolution (N spatial axes, group, dilation, optional bias)."""
 import torch
 
-from .. import device, repeats
+from .. import device, repeats, winograd
 from ..layer import Layer, register, axis_index
 
 aten = torch.ops.aten
+# Winograd's F(4x4, 3x3) outruns oneDNN's direct kernels on an AVX2 CPU from this many
+# channels in and out: forward and input gradient, weight gradient (bench/README)
+WINOGRAD_CHANNELS, WINOGRAD_WEIGHT_CHANNELS = 128, 64
 
 
 def _spatial(param, repeated, n, default, h=None, w=None):
@@ -235,6 +238,14 @@ class _ConvBase(Layer):
         where oneDNN's takes 2.6x the time (fc7: 0.21 s against 0.08 s, bench/README)."""
         return device.fast_cpu_gemm() or (all(k == 1 for k in self.kernel) and not device.avx512())
 
+    def _winograd(self, x, channels):
+        """Whether a pass on operand ``x`` runs by Winograd's F(4x4, 3x3) (winograd.py): on
+        the channels_last CPU path without AVX-512 (where it was measured), in float32, for
+        an ungrouped 3x3 stride-1 kernel with at least ``channels`` channels in and out."""
+        return (self._cpu_channels_last(x) and not device.avx512() and x.dtype == torch.float32
+                and self.group == 1 and self.kernel == [3, 3] and self.stride == [1, 1]
+                and self.dilation == [1, 1] and min(self.channels, self.num_output) >= channels)
+
     def _packed(self, x, pad):
         """The weights in oneDNN's blocked layout for inputs shaped like ``x``, on the
         channels_last CPU path: the same kernels without a weight reorder on each call,
@@ -277,6 +288,10 @@ class _ConvBase(Layer):
                    for i, (n, p) in enumerate(zip(x.shape[2:], pad))]
             y = _matmul_forward(x, self._weight(), bias, self.stride, pad, self.dilation, out)
             return y.relu_() if self.fuse_relu else y
+        if self._winograd(x, WINOGRAD_CHANNELS):
+            self.relu_applied = self.fuse_relu
+            u = self.blobs[0].derived_data('winograd', winograd.kernel)
+            return winograd.conv3x3(x, u, bias, pad, self.fuse_relu)
         packed = self._packed(x, pad)
         if packed is None:
             return aten.convolution(x, self._weight(), bias, self.stride, pad, *self.conv_args[2:])
@@ -295,8 +310,15 @@ class _ConvBase(Layer):
         avx2 = self._cpu_channels_last(x) and not device.avx512()
         if avx2 and self.group == 1 and x.dtype == torch.float32:
             dy = self._operand(dy)
-            gi = aten.convolution_backward(dy, x, w, None, *args, [True, False, False])[0] if need[0] else None
-            return (gi,) + _parameter_gradients(dy, x, self.kernel, self.stride, pad, self.dilation, need[1:])
+            gi = None
+            if need[0] and self._winograd(x, WINOGRAD_CHANNELS) and max(pad) <= 2:
+                gi = winograd.input_gradient(dy, w, pad)
+            elif need[0]:
+                gi = aten.convolution_backward(dy, x, w, None, *args, [True, False, False])[0]
+            by_winograd = need[1] and self._winograd(x, WINOGRAD_WEIGHT_CHANNELS)
+            gw, gb = _parameter_gradients(dy, x, self.kernel, self.stride, pad, self.dilation,
+                                          (need[1] and not by_winograd, need[2]))
+            return gi, winograd.weight_gradient(dy, x, pad) if by_winograd else gw, gb
         if avx2:
             dy, x, w = dy.to(x.dtype).contiguous(), x.contiguous(), w.contiguous()
         else:

@@ -1,0 +1,134 @@
+"""3x3, stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3).
+
+Lavin and Gray (2016): cut the output into 4 x 4 tiles; the 6 x 6 input window of a
+tile and the 3 x 3 kernel are transformed (``B^T d B``, ``G g G^T``), multiplied
+element by element, summed over input channels, and transformed back (``A^T m A``).
+Summed over channels, the 36 element-wise products are 36 matrix products, with
+36/144 = a quarter of a direct convolution's multiplications. The transforms are
+linear, so the backward is their adjoints: the input gradient is the same
+convolution of the output diff with the flipped, transposed kernel, and the weight
+gradient is ``G^T (sum over tiles of V^T dM) G``. Results differ from a direct
+convolution by rounding only (a few 1e-6 of the output's largest value in float32).
+
+Maps are NCHW tensors stored channels_last. Everything is computed in strips of tile
+rows, so each strip's transformed tiles stay in cache: on a CPU with slow memory
+the transforms would otherwise cost more than the products save.
+"""
+import torch
+import torch.nn.functional as F
+
+TILE, WINDOW = 4, 6  # output tile, input window (TILE + kernel - 1)
+_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+       (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+      (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+# transformed tiles per strip: about 4 MB, and at least 256 tiles to keep the products efficient
+STRIP_BYTES, MIN_TILES = 4 << 20, 256
+
+
+def _matrix(rows, like):
+    return torch.tensor(rows, dtype=torch.float64).to(like.dtype)
+
+
+def _along(mat, t):
+    """``mat`` applied along ``t``'s first axis: (a, ...) -> (len(mat), ...)."""
+    return (mat @ t.reshape(t.shape[0], -1)).view((mat.shape[0],) + t.shape[1:])
+
+
+def _tiles(out):
+    return -(-out[0] // TILE), -(-out[1] // TILE)
+
+
+def _strips(n, tiles, channels):
+    """Tile-row ranges of about STRIP_BYTES of transformed tiles each."""
+    per_row = n * tiles[1] * WINDOW * WINDOW * channels * 4
+    rows = max(1, STRIP_BYTES // per_row, -(-MIN_TILES // (n * tiles[1])))
+    return [(r, min(tiles[0], r + rows)) for r in range(0, tiles[0], rows)]
+
+
+def _input_tiles(xh, pad, tiles, rows):
+    """The transformed input windows ``V`` (36, tiles, C) of tile rows ``rows`` of NHWC
+    ``xh`` with zero padding ``pad``; index (column transform, row transform)."""
+    n, h, w, c = xh.shape
+    t0, t1 = rows
+    lo, hi = TILE * t0 - pad[0], TILE * t1 + 2 - pad[0]
+    s = F.pad(xh[:, max(lo, 0):min(hi, h)],
+              (0, 0, pad[1], TILE * tiles[1] + 2 - w - pad[1], max(0, -lo), max(0, hi - h)))
+    bt = _matrix(_BT, xh)
+    sn, sh, sw, sc = s.stride()
+    by_rows = s.as_strided((WINDOW, n, t1 - t0, s.shape[2], c), (sh, sn, TILE * sh, sw, sc))
+    r = _along(bt, by_rows)  # (row transform, n, strip rows, width, c)
+    s0, sn, sh, sw, sc = r.stride()
+    by_cols = r.as_strided((WINDOW, WINDOW, n, t1 - t0, tiles[1], c), (sw, s0, sn, sh, TILE * sw, sc))
+    return _along(bt, by_cols).view(WINDOW * WINDOW, -1, c)
+
+
+def kernel(w):
+    """The transformed kernel ``U`` (36, C, K) of weights ``w`` (K, C, 3, 3), conv3x3's operand."""
+    g = _matrix(_G, w)
+    u = _along(g, w.permute(2, 3, 1, 0))  # (row transform, kernel column, C, K)
+    return _along(g, u.transpose(0, 1)).view(WINDOW * WINDOW, w.shape[1], w.shape[0])
+
+
+def _output_tiles(m, n, rows, tiles):
+    """The inverse transform of products ``m`` (36, tiles, K): NHWC (n, 4 rows, 4 cols, K)."""
+    at = _matrix(_AT, m)
+    k = m.shape[2]
+    y = _along(at, m.view(WINDOW, WINDOW, -1, k))  # (column out, row transform, tiles, K)
+    y = torch.matmul(at, y.view(TILE, WINDOW, -1)).view(TILE, TILE, n, rows, tiles[1], k)
+    return y.permute(2, 3, 1, 4, 0, 5).reshape(n, rows * TILE, tiles[1] * TILE, k)
+
+
+def _diff_tiles(gh, tiles, rows):
+    """The adjoint of the inverse transform for tile rows ``rows`` of NHWC diff ``gh``:
+    (36, tiles, K), index as the products'."""
+    n, oh, ow, k = gh.shape
+    t0, t1 = rows
+    s = gh[:, TILE * t0:min(oh, TILE * t1)]
+    s = F.pad(s, (0, 0, 0, TILE * tiles[1] - ow, 0, TILE * (t1 - t0) - s.shape[1]))
+    a = _matrix(_AT, gh).t().contiguous()
+    s = s.view(n, t1 - t0, TILE, tiles[1], TILE, k)
+    r = _along(a, s.permute(2, 0, 1, 3, 4, 5))  # (row transform, n, rows, tiles, col, K)
+    return _along(a, r.permute(4, 0, 1, 2, 3, 5)).view(WINDOW * WINDOW, -1, k)
+
+
+def conv3x3(x, u, bias=None, pad=(1, 1), relu=False):
+    """Convolution of ``x`` (N, C, H, W) by the 3x3 kernel transformed to ``u``
+    (``kernel(w)``), stride 1, zero padding ``pad``, plus ``bias``, then ReLU if
+    ``relu``; the result is channels_last."""
+    n, _, h, wd = x.shape
+    out = (h + 2 * pad[0] - 2, wd + 2 * pad[1] - 2)
+    tiles = _tiles(out)
+    xh = x.permute(0, 2, 3, 1)
+    y = x.new_empty((n, out[0], out[1], u.shape[2]))
+    for t0, t1 in _strips(n, tiles, x.shape[1]):
+        m = torch.bmm(_input_tiles(xh, pad, tiles, (t0, t1)), u)
+        ys = y[:, TILE * t0:TILE * t1]
+        ys.copy_(_output_tiles(m, n, t1 - t0, tiles)[:, :ys.shape[1], :out[1]])
+        if bias is not None:
+            ys.add_(bias)
+        if relu:
+            ys.relu_()
+    return y.permute(0, 3, 1, 2)
+
+
+def input_gradient(dy, w, pad):
+    """The gradient with respect to the input of ``conv3x3(x, w, pad=pad)`` for output
+    diff ``dy``: the convolution of ``dy`` by the flipped, transposed kernel (pad <= 2)."""
+    return conv3x3(dy, kernel(w.flip(2, 3).transpose(0, 1)), pad=(2 - pad[0], 2 - pad[1]))
+
+
+def weight_gradient(dy, x, pad):
+    """The gradient with respect to ``w`` (K, C, 3, 3) of ``conv3x3(x, w, pad=pad)`` for
+    output diff ``dy``, stored like a channels_last weight."""
+    n, c = x.shape[:2]
+    tiles = _tiles(dy.shape[2:])
+    xh, gh = x.permute(0, 2, 3, 1), dy.permute(0, 2, 3, 1)
+    du = x.new_zeros((WINDOW * WINDOW, c, dy.shape[1]))
+    for rows in _strips(n, tiles, max(c, dy.shape[1])):
+        du.baddbmm_(_input_tiles(xh, pad, tiles, rows).transpose(1, 2), _diff_tiles(gh, tiles, rows))
+    g = _matrix(_G, x).t().contiguous()
+    dw = _along(g, du.view(WINDOW, WINDOW, c, -1))  # (kernel column, row transform, C, K)
+    dw = _along(g, dw.transpose(0, 1))  # (kernel row, kernel column, C, K)
+    return dw.permute(3, 2, 0, 1)
