@@ -7,7 +7,10 @@ iteration (forward, backward, heavy-momentum SGD update, batch 1) for FCN-8s.
 Reported per configuration: mean, median and min time, images/s, peak memory, FLOPs
 of a forward (counted from the net: multiply-adds x 2 of convolutions, deconvolutions
 and inner products), the FLOP/s achieved and its fraction of the machine's fp32 peak
-(the best of a large matrix product and a 3 x 3 convolution, measured first); ratios against Caffe on the same device.
+(the best of a large matrix product and a 3 x 3 convolution, measured first; the count
+is a direct convolution's, so a configuration that does less arithmetic, skipping
+repeated windows or by Winograd's algorithm, can pass 100%); ratios against Caffe on
+the same device.
 Each measurement runs in its own process, so peak memory is its own. The peers run
 the same net with the same weights as fcn export writes it: the plain PyTorch module
 (eager and torch.compile; it also trains), onnxruntime and OpenCV's dnn on the ONNX

@@ -34,7 +34,9 @@ def test_matches_direct_convolution(n, c, k, h, w, pad, strip_bytes, monkeypatch
     dy = torch.from_numpy(rng.standard_normal(want.shape))
     gi, gw = aten.convolution_backward(dy, x, wt, None, [1, 1], list(pad), [1, 1], False, [0, 0], 1,
                                        [True, True, False])[:2]
-    torch.testing.assert_close(winograd.weight_gradient(dy, x, pad), gw, rtol=1e-10, atol=1e-10)
+    dw = winograd.weight_gradient(dy, x, pad)
+    torch.testing.assert_close(dw, gw, rtol=1e-10, atol=1e-10)
+    assert dw.is_contiguous(memory_format=torch.channels_last)
     if max(pad) <= 2:
         torch.testing.assert_close(winograd.input_gradient(dy, wt, pad), gi, rtol=1e-10, atol=1e-10)
 

@@ -4,7 +4,8 @@ and the engine's speed settings.
 Like Caffe, the mode is process-wide; nets follow it at their next forward.
 The default is the fastest float32 execution that passes the whole parity suite
 against real Caffe: on CPU, convolutions run channels_last with their weights kept
-in that layout, and freed host memory is kept for reuse (``set_reuse_host_memory``);
+in that layout (without AVX-512, the wide 3x3 ones by Winograd's algorithm), and
+freed host memory is kept for reuse (``set_reuse_host_memory``);
 on CUDA, Caffe's NCHW order. ``set_strict()``, or TORCHCAFFE_STRICT=1 in the
 environment, restores Caffe's own computation order everywhere. Faster, less exact
 arithmetic is asked for explicitly: ``set_precision`` ('tf32' or 'bf16') and

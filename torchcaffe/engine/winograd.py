@@ -37,11 +37,12 @@ def _along(mat, t):
 
 
 def _tiles(out):
+    """Tiles along each axis of an output of size ``out``."""
     return -(-out[0] // TILE), -(-out[1] // TILE)
 
 
 def _strips(n, tiles, channels):
-    """Tile-row ranges of about STRIP_BYTES of transformed tiles each."""
+    """Tile-row ranges of about STRIP_BYTES of transformed float32 tiles each."""
     per_row = n * tiles[1] * WINDOW * WINDOW * channels * 4
     rows = max(1, STRIP_BYTES // per_row, -(-MIN_TILES // (n * tiles[1])))
     return [(r, min(tiles[0], r + rows)) for r in range(0, tiles[0], rows)]
@@ -52,9 +53,10 @@ def _input_tiles(xh, pad, tiles, rows):
     ``xh`` with zero padding ``pad``; index (column transform, row transform)."""
     n, h, w, c = xh.shape
     t0, t1 = rows
-    lo, hi = TILE * t0 - pad[0], TILE * t1 + 2 - pad[0]
+    halo = WINDOW - TILE  # rows and columns a window reaches past its tile
+    lo, hi = TILE * t0 - pad[0], TILE * t1 + halo - pad[0]
     s = F.pad(xh[:, max(lo, 0):min(hi, h)],
-              (0, 0, pad[1], TILE * tiles[1] + 2 - w - pad[1], max(0, -lo), max(0, hi - h)))
+              (0, 0, pad[1], TILE * tiles[1] + halo - w - pad[1], max(0, -lo), max(0, hi - h)))
     bt = _matrix(_BT, xh)
     sn, sh, sw, sc = s.stride()
     by_rows = s.as_strided((WINDOW, n, t1 - t0, s.shape[2], c), (sh, sn, TILE * sh, sw, sc))
@@ -114,14 +116,14 @@ def conv3x3(x, u, bias=None, pad=(1, 1), relu=False):
 
 
 def input_gradient(dy, w, pad):
-    """The gradient with respect to the input of ``conv3x3(x, w, pad=pad)`` for output
+    """The gradient with respect to ``x`` of ``conv3x3(x, kernel(w), pad=pad)`` for output
     diff ``dy``: the convolution of ``dy`` by the flipped, transposed kernel (pad <= 2)."""
     return conv3x3(dy, kernel(w.flip(2, 3).transpose(0, 1)), pad=(2 - pad[0], 2 - pad[1]))
 
 
 def weight_gradient(dy, x, pad):
-    """The gradient with respect to ``w`` (K, C, 3, 3) of ``conv3x3(x, w, pad=pad)`` for
-    output diff ``dy``, stored like a channels_last weight."""
+    """The gradient with respect to ``w`` (K, C, 3, 3) of ``conv3x3(x, kernel(w), pad=pad)``
+    for output diff ``dy``, stored channels_last as the engine keeps weights."""
     n, c = x.shape[:2]
     tiles = _tiles(dy.shape[2:])
     xh, gh = x.permute(0, 2, 3, 1), dy.permute(0, 2, 3, 1)
@@ -131,4 +133,4 @@ def weight_gradient(dy, x, pad):
     g = _matrix(_G, x).t().contiguous()
     dw = _along(g, du.view(WINDOW, WINDOW, c, -1))  # (kernel column, row transform, C, K)
     dw = _along(g, dw.transpose(0, 1))  # (kernel row, kernel column, C, K)
-    return dw.permute(3, 2, 0, 1)
+    return dw.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
