@@ -366,11 +366,23 @@ def markdown(results, machine, peak_gflops=None):
     return '\n'.join(lines) + '\n'
 
 
+def cpu_name():
+    """The CPU's model name (/proc/cpuinfo on Linux, else what the platform says)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown CPU'
+
+
 def machine_description():
     import torch
-    desc = '%s, %d CPU cores, Python %s, torch %s' % (platform.processor() or platform.machine(),
-                                                      os.cpu_count(), platform.python_version(),
-                                                      torch.__version__)
+    desc = '%s %s (torch CPU kernels: %s), %d CPU cores, Python %s, torch %s' % (
+        platform.machine(), cpu_name(), torch.backends.cpu.get_cpu_capability(), os.cpu_count(),
+        platform.python_version(), torch.__version__)
     if torch.cuda.is_available():
         desc += ', %s' % torch.cuda.get_device_name(0)
     return desc

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import torch
+
 import refcaffe
 from fcn import bench as fcn_bench
 
@@ -85,6 +87,7 @@ def test_bench_writes_its_reports(tmp_path):
         assert row['gflop'] > 0 and 'speedup_vs_caffe' not in row
     table = (tmp_path / 'results.md').read_text()
     assert all('| FCN-AlexNet | forward | %s | 1 |' % c in table for c in configs)
+    assert '%s (torch CPU kernels: %s)' % (fcn_bench.cpu_name(), torch.backends.cpu.get_cpu_capability()) in table
     assert (tmp_path / 'results.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
