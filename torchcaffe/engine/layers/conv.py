@@ -304,8 +304,8 @@ class _ConvBase(Layer):
         """The convolution backward of diff ``dy`` for operands ``x`` and ``w`` with
         padding ``pad``. On the channels_last CPU path without AVX-512, oneDNN's NHWC
         weight gradient is 4x slower than its NCHW one (bench/README): there the weight
-        gradient is computed in strips of matrix products (float32, ungrouped), else in
-        NCHW, whose input diff then stays NCHW for the layers below."""
+        gradient is computed in strips of matrix products or by Winograd (float32,
+        ungrouped), else in NCHW, whose input diff then stays NCHW for the layers below."""
         args = (self.stride, pad) + self.conv_args[2:]
         avx2 = self._cpu_channels_last(x) and not device.avx512()
         if avx2 and self.group == 1 and x.dtype == torch.float32:
