@@ -14,6 +14,8 @@ Maps are NCHW tensors stored channels_last. Everything is computed in strips of 
 rows, so each strip's transformed tiles stay in cache: on a CPU with slow memory
 the transforms would otherwise cost more than the products save.
 """
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -23,12 +25,15 @@ _BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
 _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
       (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+_A, _GT = tuple(zip(*_AT)), tuple(zip(*_G))  # for the adjoints
 # transformed tiles per strip: about 4 MB, and at least 256 tiles to keep the products efficient
 STRIP_BYTES, MIN_TILES = 4 << 20, 256
 
 
-def _matrix(rows, like):
-    return torch.tensor(rows, dtype=torch.float64).to(like.dtype)
+@functools.cache
+def _matrix(rows, dtype):
+    """A transform matrix as a tensor of ``dtype``, made once, not once per strip."""
+    return torch.tensor(rows, dtype=torch.float64).to(dtype)
 
 
 def _along(mat, t):
@@ -57,7 +62,7 @@ def _input_tiles(xh, pad, tiles, rows):
     lo, hi = TILE * t0 - pad[0], TILE * t1 + halo - pad[0]
     s = F.pad(xh[:, max(lo, 0):min(hi, h)],
               (0, 0, pad[1], TILE * tiles[1] + halo - w - pad[1], max(0, -lo), max(0, hi - h)))
-    bt = _matrix(_BT, xh)
+    bt = _matrix(_BT, xh.dtype)
     sn, sh, sw, sc = s.stride()
     by_rows = s.as_strided((WINDOW, n, t1 - t0, s.shape[2], c), (sh, sn, TILE * sh, sw, sc))
     r = _along(bt, by_rows)  # (row transform, n, strip rows, width, c)
@@ -68,14 +73,14 @@ def _input_tiles(xh, pad, tiles, rows):
 
 def kernel(w):
     """The transformed kernel ``U`` (36, C, K) of weights ``w`` (K, C, 3, 3), conv3x3's operand."""
-    g = _matrix(_G, w)
+    g = _matrix(_G, w.dtype)
     u = _along(g, w.permute(2, 3, 1, 0))  # (row transform, kernel column, C, K)
     return _along(g, u.transpose(0, 1)).view(WINDOW * WINDOW, w.shape[1], w.shape[0])
 
 
 def _output_tiles(m, n, rows, tiles):
     """The inverse transform of products ``m`` (36, tiles, K): NHWC (n, 4 rows, 4 cols, K)."""
-    at = _matrix(_AT, m)
+    at = _matrix(_AT, m.dtype)
     k = m.shape[2]
     y = _along(at, m.view(WINDOW, WINDOW, -1, k))  # (column out, row transform, tiles, K)
     y = torch.matmul(at, y.view(TILE, WINDOW, -1)).view(TILE, TILE, n, rows, tiles[1], k)
@@ -89,7 +94,7 @@ def _diff_tiles(gh, tiles, rows):
     t0, t1 = rows
     s = gh[:, TILE * t0:min(oh, TILE * t1)]
     s = F.pad(s, (0, 0, 0, TILE * tiles[1] - ow, 0, TILE * (t1 - t0) - s.shape[1]))
-    a = _matrix(_AT, gh).t().contiguous()
+    a = _matrix(_A, gh.dtype)
     s = s.view(n, t1 - t0, TILE, tiles[1], TILE, k)
     r = _along(a, s.permute(2, 0, 1, 3, 4, 5))  # (row transform, n, rows, tiles, col, K)
     return _along(a, r.permute(4, 0, 1, 2, 3, 5)).view(WINDOW * WINDOW, -1, k)
@@ -130,7 +135,7 @@ def weight_gradient(dy, x, pad):
     du = x.new_zeros((WINDOW * WINDOW, c, dy.shape[1]))
     for rows in _strips(n, tiles, max(c, dy.shape[1])):
         du.baddbmm_(_input_tiles(xh, pad, tiles, rows).transpose(1, 2), _diff_tiles(gh, tiles, rows))
-    g = _matrix(_G, x).t().contiguous()
+    g = _matrix(_GT, x.dtype)
     dw = _along(g, du.view(WINDOW, WINDOW, c, -1))  # (kernel column, row transform, C, K)
     dw = _along(g, dw.transpose(0, 1))  # (kernel row, kernel column, C, K)
     return dw.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
