@@ -303,14 +303,16 @@ def refill(mib):
     torch.ones(mib * 2 ** 18)
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-# The fewest faults of several refills: a small allocation may split a freed block
-# before the heap settles (the engine gets there in its first passes). After
-# disabling, a block larger than all the heap grew to (5 x 64 MiB at most) shows
-# that freed blocks go back to the system again.
+# The fewest faults of several refills. Until the heap settles a freed block may be
+# stranded between the small leftovers of torch's aligned allocation, which glibc's
+# per-thread cache holds, so the next block comes from fresh memory: how many refills
+# that lasts depends on the heap's layout (1 to 5 seen; the engine settles in its
+# first passes). After disabling, a block larger than all the heap grew to
+# (16 x 64 MiB at most) shows that freed blocks go back to the system again.
 counts = []
-for reuse, mib in ((False, 64), (True, 64), (False, 1024)):
+for reuse, mib in ((False, 64), (True, 64), (False, 1280)):
     torchcaffe.set_reuse_host_memory(reuse)
-    counts.append(min(refill(mib) for _ in range(5 if reuse else 2)))
+    counts.append(min(refill(mib) for _ in range(16 if reuse else 2)))
 print(*counts)
 """
 
@@ -324,7 +326,7 @@ def test_reuse_host_memory_skips_page_faults():
     assert r.returncode == 0, r.stderr
     default, reused, restored = map(int, r.stdout.split())
     pages = 2 ** 20 // resource.getpagesize()     # in a MiB
-    assert default >= 0.9 * 64 * pages and restored >= 0.9 * 1024 * pages
+    assert default >= 0.9 * 64 * pages and restored >= 0.9 * 1280 * pages
     assert reused < default / 10
 
 
