@@ -41,6 +41,15 @@ def test_matches_direct_convolution(n, c, k, h, w, pad, strip_bytes, monkeypatch
         torch.testing.assert_close(winograd.input_gradient(dy, wt, pad), gi, rtol=1e-10, atol=1e-10)
 
 
+def test_slab_transforms_are_the_matrices():
+    """The transforms spelled out as sums of slabs are Lavin and Gray's B^T, A^T and A."""
+    eye = torch.eye(6, dtype=torch.float64)
+    bt, at = (torch.tensor(m, dtype=torch.float64) for m in (winograd._BT, winograd._AT))
+    assert torch.equal(winograd._bt(eye), bt)
+    assert torch.equal(winograd._at(eye), at)
+    assert torch.equal(winograd._a(eye[:4, :4]), at.t())
+
+
 def test_float32_error_is_rounding():
     """In float32 at VGG's widths the result stays within 3e-5 of the largest output."""
     rng = np.random.default_rng(1)
