@@ -306,9 +306,9 @@ def refill(mib):
 # The fewest faults of several refills. Until the heap settles a freed block may be
 # stranded between the small leftovers of torch's aligned allocation, which glibc's
 # per-thread cache holds, so the next block comes from fresh memory: how many refills
-# that lasts depends on the heap's layout (1 to 5 seen; the engine settles in its
-# first passes). After disabling, a block larger than all the heap grew to
-# (16 x 64 MiB at most) shows that freed blocks go back to the system again.
+# that lasts depends on the heap's layout (1 to 4 here, at least 5 in a CI run; the
+# engine settles in its first passes). After disabling, a block larger than all the
+# heap grew to (16 x 64 MiB at most) shows that freed blocks go back to the system.
 counts = []
 for reuse, mib in ((False, 64), (True, 64), (False, 1280)):
     torchcaffe.set_reuse_host_memory(reuse)
