@@ -3,10 +3,12 @@ weights of 4 steps as in real Caffe; Caffe's snapshots restored and continued; o
 snapshots laid out byte for byte like Caffe's and restored bit for bit."""
 import numpy as np
 import pytest
+import torch
 
 import torchcaffe as caffe
 from torchcaffe.formats import binaryproto
 from torchcaffe.io import array_to_blobproto, blobproto_to_array
+from torchcaffe.engine import sgd_solvers
 from torchcaffe.proto import caffe_pb2
 import golden
 
@@ -122,6 +124,36 @@ def test_golden_solver_case(case, monkeypatch, tmp_path, memory):
     check_snapshot_like_caffe(solver, case, tmp_path)
     check_restore_bit_for_bit(solver, g, case, monkeypatch,
                               str(tmp_path / 'snapshot_iter_2.solverstate'))
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_golden_solver_case_in_pieces(case, monkeypatch):
+    """The update computed piece by piece (sgd_solvers.PIECE, here 5 elements, so the
+    weights are cut, ragged last pieces included) follows Caffe's 4 steps too."""
+    monkeypatch.setattr(sgd_solvers, 'PIECE', 5)
+    g = golden.Golden(case)
+    solver = new_solver(case, monkeypatch)
+    solver.net.copy_from('weights.caffemodel')
+    for k in range(1, 5):
+        step_and_check(solver, g, k)
+    params = solver.net.learnable_params
+    assert any(len(sgd_solvers._pieces([p.tdata, p.tdiff] + solver._history_of(i))) > 1
+               for i, p in enumerate(params))
+
+
+def test_update_pieces_match_across_layouts(monkeypatch):
+    """Pieces of tensors stored alike are the same elements of each, in storage order;
+    tensors stored differently stay whole."""
+    monkeypatch.setattr(sgd_solvers, 'PIECE', 7)
+    a = torch.arange(2 * 3 * 4 * 5.).view(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    pieces = sgd_solvers._pieces([a, a.clone(), 2 * a])
+    assert [len(p[0]) for p in pieces] == [7] * 17 + [1]
+    assert torch.equal(torch.cat([p[0] for p in pieces]), a.permute(0, 2, 3, 1).flatten())
+    assert all(torch.equal(p, q) and torch.equal(2 * p, r) for p, q, r in pieces)
+    # a 1x1 kernel's 1-long axes may have any stride
+    one_by_one = torch.zeros(3, 4, 1, 1).as_strided((3, 4, 1, 1), (4, 1, 4, 4))
+    assert len(sgd_solvers._pieces([torch.zeros(3, 4, 1, 1), one_by_one])) == 2
+    assert len(sgd_solvers._pieces([a, a.contiguous()])) == 1
 
 
 @pytest.mark.parametrize('case', RESTORE_CASES)

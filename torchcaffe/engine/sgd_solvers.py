@@ -26,6 +26,29 @@ f32 = np.float32
 REGULARIZERS = {'L2': lambda w: w, 'L1': torch.sign}
 
 
+# Elements per piece of a CPU update: a param's data, diff and history pieces stay in
+# cache through all of the update's steps instead of each step streaming whole tensors
+# through memory (FCN-8s's 537 MB of weights: 0.24 s to 0.15-0.17 s, bench/README).
+PIECE = 1 << 18
+
+
+def _pieces(tensors):
+    """Matching pieces of PIECE elements of ``tensors`` when they are CPU tensors stored
+    alike (same shape and strides, dense), else the whole tensors as the one piece."""
+    t = tensors[0]
+    dense = t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
+    if (t.device.type != 'cpu' or t.numel() <= PIECE or not dense
+            or any(_layout(u) != _layout(t) for u in tensors)):
+        return [tensors]
+    flat = [u.as_strided((u.numel(),), (1,), u.storage_offset()) for u in tensors]
+    return [[f[i:i + PIECE] for f in flat] for i in range(0, t.numel(), PIECE)]
+
+
+def _layout(t):
+    """Size and stride of each axis that is longer than 1 (a 1-long axis's stride is moot)."""
+    return [(n, s) for n, s in zip(t.shape, t.stride()) if n != 1]
+
+
 class SGDSolver(Solver):
     """Stochastic gradient descent with momentum: h = m h + rate g; w -= h."""
 
@@ -73,13 +96,14 @@ class SGDSolver(Solver):
             info('Iteration %d, lr = %g' % (self.iter, rate))
         params = self.net.learnable_params
         self._clip_gradients(params, display)
+        # Each step is element-wise, so a param's steps, Net::Update's w -= diff last,
+        # run piece by piece: the same arithmetic, with each piece kept in cache.
         for i, param in enumerate(params):
-            diff = param.tdiff
-            self._normalize(diff)
-            self._regularize(i, param.tdata, diff)
-            self.compute_update(diff, self._history_of(i), f32(rate) * f32(self.net.params_lr[i]))
-        for param in params:   # Net::Update
-            param.tdata.sub_(param.tdiff)
+            for data, diff, *history in _pieces([param.tdata, param.tdiff] + self._history_of(i)):
+                self._normalize(diff)
+                self._regularize(i, data, diff)
+                self.compute_update(diff, history, f32(rate) * f32(self.net.params_lr[i]))
+                data.sub_(diff)
         self.iter += 1
 
     def _clip_gradients(self, params, display):
