@@ -118,7 +118,9 @@ def _matmul_backward(dy, x, w, stride, pad, dilation, need):
     gx = None
     gw, gb = _parameter_gradients(dy, x, (kh, kw), stride, pad, dilation, need[1:])
     if need[0]:
-        gcols = (_pixels(dy) @ w.permute(0, 2, 3, 1).reshape(o, -1)).view(n, oh, ow, kh, kw, c)
+        # the columns' diff transposed, (kernel tap, C) by pixel: MKL's product runs faster
+        # in this orientation for fc6's shapes (0.47 against 0.58 s, bench/README)
+        gcols = (w.permute(2, 3, 1, 0).reshape(-1, o) @ _pixels(dy).t()).view(kh, kw, c, n, oh, ow)
         h, wd = x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]
         # col2im: each kernel tap adds its slice (accumulated in float32)
         acc = dy.new_zeros((n, h, wd, c), dtype=torch.float32)
@@ -126,7 +128,7 @@ def _matmul_backward(dy, x, w, stride, pad, dilation, need):
             for j in range(kw):
                 r, q = i * dilation[0], j * dilation[1]
                 acc[:, r:r + stride[0] * (oh - 1) + 1:stride[0],
-                    q:q + stride[1] * (ow - 1) + 1:stride[1]] += gcols[:, :, :, i, j]
+                    q:q + stride[1] * (ow - 1) + 1:stride[1]] += gcols[i, j].permute(1, 2, 3, 0)
         gx = acc[:, pad[0]:h - pad[0], pad[1]:wd - pad[1]].permute(0, 3, 1, 2).to(x.dtype)
     return gx, gw, gb
 
