@@ -16,11 +16,12 @@ aten = torch.ops.aten
 
 @pytest.mark.parametrize('n, c, k, h, w, pad', [(1, 8, 5, 13, 9, (1, 1)), (2, 3, 4, 7, 7, (0, 2)),
                                                 (1, 16, 16, 30, 41, (2, 0)), (2, 32, 24, 50, 17, (1, 1)),
-                                                (1, 4, 4, 3, 3, (0, 0)), (1, 4, 6, 5, 4, (7, 3))])
+                                                (1, 4, 4, 3, 3, (0, 0)), (1, 4, 6, 5, 4, (7, 3)),
+                                                (2, 8, 8, 16, 12, (1, 1))])
 @pytest.mark.parametrize('strip_bytes', [1, winograd.STRIP_BYTES])
 def test_matches_direct_convolution(n, c, k, h, w, pad, strip_bytes, monkeypatch):
     """Forward (bias, ReLU), input and weight gradients equal aten's in float64, in one
-    strip or one strip per tile row, for outputs not a multiple of the tile."""
+    strip or one strip per tile row, for outputs a multiple of the tile or not."""
     monkeypatch.setattr(winograd, 'STRIP_BYTES', strip_bytes)
     monkeypatch.setattr(winograd, 'MIN_TILES', 1)
     rng = np.random.default_rng(0)

@@ -61,10 +61,10 @@ def _bt(d):
     return r
 
 
-def _at(m):
-    """``A^T`` along ``m``'s first axis: 6 -> 4."""
+def _at(m, out=None):
+    """``A^T`` along ``m``'s first axis: 6 -> 4 (into ``out`` when given)."""
     m0, m1, m2, m3, m4, m5 = m
-    y = m.new_empty((TILE,) + m.shape[1:])
+    y = m.new_empty((TILE,) + m.shape[1:]) if out is None else out
     s12, d12, s34, d34 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
     torch.add(m0, s12, out=y[0]).add_(s34)
     torch.add(d12, d34, alpha=2, out=y[1])
@@ -123,12 +123,22 @@ def kernel(w):
     return _along(g, u.transpose(0, 1)).view(WINDOW * WINDOW, w.shape[1], w.shape[0])
 
 
-def _output_tiles(m, n, rows, tiles):
-    """The inverse transform of products ``m`` (36, tiles, K): NHWC (n, 4 rows, 4 cols, K)."""
-    k = m.shape[2]
-    y = _at(m.view(WINDOW, WINDOW, -1, k))  # (column out, row transform, tiles, K)
-    y = _at(y.transpose(0, 1)).view(TILE, TILE, n, rows, tiles[1], k)  # (row out, column out, ...)
-    return y.permute(2, 3, 0, 4, 1, 5).reshape(n, rows * TILE, tiles[1] * TILE, k)
+def _store_outputs(m, ys, tiles):
+    """The inverse transform of products ``m`` (36, tiles, K) into NHWC strip ``ys``: whole
+    tiles straight into it, tiles that the map's edge cuts through a copy."""
+    n, h, w, k = ys.shape
+    rows = m.shape[1] // (n * tiles[1])
+    r = _at(m.view(WINDOW, WINDOW, -1, k).transpose(0, 1))  # (row out, column transform, tiles, K)
+    r = r.transpose(0, 1).view(WINDOW, TILE, n, rows, tiles[1], k)
+    fh, fw = h // TILE, w // TILE  # whole tiles
+    whole = ys[:, :TILE * fh, :TILE * fw].view(n, fh, TILE, fw, TILE, k)
+    _at(r[:, :, :, :fh, :fw], out=whole.permute(4, 2, 0, 1, 3, 5))  # (column out, row out, ...)
+    for (t0, t1), c0 in (((0, fh), fw), ((fh, rows), 0)):  # the right edge, the bottom edge
+        part = r[:, :, :, t0:t1, c0:]
+        if part.numel():
+            e = _at(part).permute(2, 3, 1, 4, 0, 5).flatten(3, 4).flatten(1, 2)  # NHWC
+            edge = ys[:, TILE * t0:TILE * t1, TILE * c0:]
+            edge.copy_(e[:, :edge.shape[1], :edge.shape[2]])
 
 
 def _diff_tiles(gh, tiles, rows):
@@ -154,10 +164,10 @@ def conv3x3(x, u, bias=None, pad=(1, 1), relu=False):
     y = x.new_empty((n, out[0], out[1], u.shape[2]))
     for t0, t1 in _strips(n, tiles, x.shape[1]):
         m = torch.bmm(_input_tiles(xh, pad, tiles, (t0, t1)), u)
+        if bias is not None:  # A^T's column 1 is all ones: this adds it to all 16 outputs
+            m.view(WINDOW, WINDOW, -1, m.shape[2])[1, 1].add_(bias)
         ys = y[:, TILE * t0:TILE * t1]
-        ys.copy_(_output_tiles(m, n, t1 - t0, tiles)[:, :ys.shape[1], :out[1]])
-        if bias is not None:
-            ys.add_(bias)
+        _store_outputs(m, ys, tiles)
         if relu:
             ys.relu_()
     return y.permute(0, 3, 1, 2)
