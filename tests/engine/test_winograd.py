@@ -43,12 +43,14 @@ def test_matches_direct_convolution(n, c, k, h, w, pad, strip_bytes, monkeypatch
 
 
 def test_slab_transforms_are_the_matrices():
-    """The transforms spelled out as sums of slabs are Lavin and Gray's B^T, A^T and A."""
+    """The transforms spelled out as sums of slabs are Lavin and Gray's B^T, A^T, A, G and G^T."""
     eye = torch.eye(6, dtype=torch.float64)
-    bt, at = (torch.tensor(m, dtype=torch.float64) for m in (winograd._BT, winograd._AT))
+    bt, at, g = (torch.tensor(m, dtype=torch.float64) for m in (winograd._BT, winograd._AT, winograd._G))
     assert torch.equal(winograd._bt(eye), bt)
     assert torch.equal(winograd._at(eye), at)
     assert torch.equal(winograd._a(eye[:4, :4]), at.t())
+    assert torch.equal(winograd._g(eye[:3, :3]), g)
+    assert torch.equal(winograd._gt(eye), g.t())
 
 
 def test_float32_error_is_rounding():

@@ -14,8 +14,6 @@ Maps are NCHW tensors stored channels_last. Everything is computed in strips of 
 rows, so each strip's transformed tiles stay in cache: on a CPU with slow memory
 the transforms would otherwise cost more than the products save.
 """
-import functools
-
 import torch
 import torch.nn.functional as F
 
@@ -25,25 +23,13 @@ _BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
 _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
       (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
-_GT = tuple(zip(*_G))  # for the weight gradient's adjoint
 # transformed tiles per strip: about 4 MB, and at least 256 tiles to keep the products efficient
 STRIP_BYTES, MIN_TILES = 4 << 20, 256
 
 
-@functools.cache
-def _matrix(rows, dtype):
-    """A transform matrix as a tensor of ``dtype``, made once, not once per strip."""
-    return torch.tensor(rows, dtype=torch.float64).to(dtype)
-
-
-def _along(mat, t):
-    """``mat`` applied along ``t``'s first axis: (a, ...) -> (len(mat), ...)."""
-    return (mat @ t.reshape(t.shape[0], -1)).view((mat.shape[0],) + t.shape[1:])
-
-
-# The maps' transforms along one axis, as sums of whole slabs with shared terms
-# (the matrices above, spelled out): 5 to 7 times faster than matrix products with
-# an inner size of 6, which run far below the CPU's rate (bench/README).
+# The transforms along one axis, as sums of whole slabs with shared terms (the
+# matrices above, spelled out): 5 to 7 times faster than matrix products with an
+# inner size of 6 or 3, which run far below the CPU's rate (bench/README).
 def _bt(d):
     """``B^T`` along ``d``'s first axis: 6 -> 6."""
     d0, d1, d2, d3, d4, d5 = d
@@ -88,6 +74,33 @@ def _a(g):
     return r
 
 
+def _g(g):
+    """``G`` along the 3 slabs ``g``: 3 -> 6."""
+    g0, g1, g2 = g
+    r = g0.new_empty((WINDOW,) + g0.shape)
+    torch.mul(g0, 1 / 4, out=r[0])
+    r[5] = g2
+    s = g0 + g2
+    torch.add(s, g1, out=r[1]).mul_(-1 / 6)
+    torch.sub(s, g1, out=r[2]).mul_(-1 / 6)
+    torch.mul(g0, 1 / 24, out=s).add_(g2, alpha=1 / 6)
+    q = g1 * (1 / 12)
+    torch.add(s, q, out=r[3])
+    torch.sub(s, q, out=r[4])
+    return r
+
+
+def _gt(d, out=None):
+    """``G^T`` (the adjoint of ``G``) along the 6 slabs ``d``: 6 -> 3 (into ``out`` when given)."""
+    d0, d1, d2, d3, d4, d5 = d
+    r = d0.new_empty((3,) + d0.shape) if out is None else out
+    s12, d12, s34, d34 = d1 + d2, d2 - d1, d3 + d4, d3 - d4
+    torch.mul(d0, 1 / 4, out=r[0]).add_(s12, alpha=-1 / 6).add_(s34, alpha=1 / 24)
+    torch.mul(d12, 1 / 6, out=r[1]).add_(d34, alpha=1 / 12)
+    torch.sub(s34, s12, out=r[2]).mul_(1 / 6).add_(d5)
+    return r
+
+
 def _tiles(out):
     """Tiles along each axis of an output of size ``out``."""
     return -(-out[0] // TILE), -(-out[1] // TILE)
@@ -116,11 +129,13 @@ def _input_tiles(xh, pad, tiles, rows):
     return _bt(by_cols).view(WINDOW * WINDOW, -1, c)
 
 
-def kernel(w):
-    """The transformed kernel ``U`` (36, C, K) of weights ``w`` (K, C, 3, 3), conv3x3's operand."""
-    g = _matrix(_G, w.dtype)
-    u = _along(g, w.permute(2, 3, 1, 0))  # (row transform, kernel column, C, K)
-    return _along(g, u.transpose(0, 1)).view(WINDOW * WINDOW, w.shape[1], w.shape[0])
+def kernel(w, flipped=False):
+    """The transformed kernel ``U`` (36, C, K) of weights ``w`` (K, C, 3, 3), conv3x3's
+    operand; ``flipped``: of the flipped, transposed kernel (C, K, 3, 3), (36, K, C)."""
+    order = slice(None, None, -1) if flipped else slice(None)
+    r = _g(w.permute(2, 3, 0, 1).unbind(0)[order])  # (row transform, kernel column, K, C)
+    u = _g(r.transpose(0, 1).unbind(0)[order]).view(WINDOW * WINDOW, w.shape[0], w.shape[1])
+    return u if flipped else u.transpose(1, 2)
 
 
 def _store_outputs(m, ys, tiles):
@@ -176,19 +191,20 @@ def conv3x3(x, u, bias=None, pad=(1, 1), relu=False):
 def input_gradient(dy, w, pad):
     """The gradient with respect to ``x`` of ``conv3x3(x, kernel(w), pad=pad)`` for output
     diff ``dy``: the convolution of ``dy`` by the flipped, transposed kernel (pad <= 2)."""
-    return conv3x3(dy, kernel(w.flip(2, 3).transpose(0, 1)), pad=(2 - pad[0], 2 - pad[1]))
+    return conv3x3(dy, kernel(w, flipped=True), pad=(2 - pad[0], 2 - pad[1]))
 
 
 def weight_gradient(dy, x, pad):
     """The gradient with respect to ``w`` (K, C, 3, 3) of ``conv3x3(x, kernel(w), pad=pad)``
     for output diff ``dy``, stored channels_last as the engine keeps weights."""
     n, c = x.shape[:2]
+    k = dy.shape[1]
     tiles = _tiles(dy.shape[2:])
     xh, gh = x.permute(0, 2, 3, 1), dy.permute(0, 2, 3, 1)
-    du = x.new_zeros((WINDOW * WINDOW, c, dy.shape[1]))
-    for rows in _strips(n, tiles, max(c, dy.shape[1])):
-        du.baddbmm_(_input_tiles(xh, pad, tiles, rows).transpose(1, 2), _diff_tiles(gh, tiles, rows))
-    g = _matrix(_GT, x.dtype)
-    dw = _along(g, du.view(WINDOW, WINDOW, c, -1))  # (kernel column, row transform, C, K)
-    dw = _along(g, dw.transpose(0, 1))  # (kernel row, kernel column, C, K)
-    return dw.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    du = x.new_zeros((WINDOW * WINDOW, k, c))
+    for rows in _strips(n, tiles, max(c, k)):
+        du.baddbmm_(_diff_tiles(gh, tiles, rows).transpose(1, 2), _input_tiles(xh, pad, tiles, rows))
+    r = _gt(du.view(WINDOW, WINDOW, k, c).transpose(0, 1))  # (kernel row, column transform, K, C)
+    dw = x.new_empty((k, 3, 3, c))  # channels_last, as the engine keeps weights
+    _gt(r.transpose(0, 1), out=dw.permute(2, 1, 0, 3))
+    return dw.permute(0, 3, 1, 2)
