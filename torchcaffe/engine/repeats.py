@@ -18,7 +18,6 @@ the full map has ``extra`` more of them. Runs are kept per spatial axis (2-d map
 import math
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 
@@ -37,12 +36,16 @@ def full_size(size, runs):
     return size + sum(extra for _, _, extra in runs)
 
 
-def _index(size, runs, device):
-    """The packed row behind each full row: run ends repeated ``extra`` more times."""
-    counts = np.ones(size, np.int64)
-    for _, hi, extra in runs:
-        counts[hi] += extra
-    return torch.from_numpy(np.repeat(np.arange(size), counts)).to(device)
+def _stretches(size, runs):
+    """An axis of ``size`` packed rows as (packed row, full row, rows, copies): the rows
+    between runs' ends, once each, and each run's end, ``1 + extra`` times."""
+    row = full = 0
+    for _, hi, extra in sorted(runs):
+        yield row, full, hi - row, 1
+        full += hi - row
+        yield hi, full, 1, 1 + extra
+        row, full = hi + 1, full + 1 + extra
+    yield row, full, size - row, 1
 
 
 def _per_axis(t, step):
@@ -61,7 +64,15 @@ def _gather(t, sizes_runs):
 
     def step(v, dim, axis):
         size, runs = sizes_runs[axis]
-        return v.index_select(dim, _index(size, runs, t.device)) if runs else v
+        if not runs:
+            return v
+        shape = list(v.shape)
+        shape[dim] = full_size(size, runs)
+        out = v.new_empty(shape)
+        for row, full, n, copies in _stretches(size, runs):
+            shape[dim] = n * copies
+            out.narrow(dim, full, n * copies).copy_(v.narrow(dim, row, n).expand(shape))
+        return out
     return _per_axis(t, step)
 
 
@@ -80,7 +91,14 @@ def fold(t, runs):
             return v
         shape = list(v.shape)
         shape[dim] -= sum(extra for _, _, extra in runs[axis])
-        return v.new_zeros(shape).index_add_(dim, _index(shape[dim], runs[axis], t.device), v)
+        out = v.new_empty(shape)
+        for row, full, n, copies in _stretches(shape[dim], runs[axis]):
+            rows = v.narrow(dim, full, n * copies)
+            if copies == 1:
+                out.narrow(dim, row, n).copy_(rows)
+            else:
+                torch.sum(rows, dim, keepdim=True, out=out.narrow(dim, row, 1))
+        return out
     return _per_axis(t, step)
 
 
