@@ -119,7 +119,7 @@ def _matmul_backward(dy, x, w, stride, pad, dilation, need):
     gw, gb = _parameter_gradients(dy, x, (kh, kw), stride, pad, dilation, need[1:])
     if need[0]:
         # the columns' diff transposed, (kernel tap, C) by pixel: MKL's product runs faster
-        # in this orientation for fc6's shapes (0.47 against 0.58 s, bench/README)
+        # in this orientation for fc6's shapes (0.50 against 0.60 s, bench/README)
         gcols = (w.permute(2, 3, 1, 0).reshape(-1, o) @ _pixels(dy).t()).view(kh, kw, c, n, oh, ow)
         h, wd = x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]
         # col2im: each kernel tap adds its slice (accumulated in float32)
