@@ -99,10 +99,12 @@ class SGDSolver(Solver):
         # Each step is element-wise, so a param's steps, Net::Update's w -= diff last,
         # run piece by piece: the same arithmetic, with each piece kept in cache.
         for i, param in enumerate(params):
+            decay = f32(self._param.weight_decay) * f32(self.net.params_weight_decay[i])
+            param_rate = f32(rate) * f32(self.net.params_lr[i])
             for data, diff, *history in _pieces([param.tdata, param.tdiff] + self._history_of(i)):
                 self._normalize(diff)
-                self._regularize(i, data, diff)
-                self.compute_update(diff, history, f32(rate) * f32(self.net.params_lr[i]))
+                self._regularize(decay, data, diff)
+                self.compute_update(diff, history, param_rate)
                 data.sub_(diff)
         self.iter += 1
 
@@ -128,8 +130,7 @@ class SGDSolver(Solver):
         if self._param.iter_size != 1:
             diff.mul_(float(f32(1) / f32(self._param.iter_size)))
 
-    def _regularize(self, param_id, data, diff):
-        decay = f32(self._param.weight_decay) * f32(self.net.params_weight_decay[param_id])
+    def _regularize(self, decay, data, diff):
         if decay:
             diff.add_(REGULARIZERS[self._param.regularization_type](data), alpha=float(decay))
 
